@@ -1,0 +1,3 @@
+from casemesh.cli import main
+
+main()

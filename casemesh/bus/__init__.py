@@ -1,0 +1,1 @@
+"""Event-bus port, adapters (RabbitMQ, in-process) and the outbox relay."""

@@ -1,0 +1,111 @@
+"""``casemesh up``: the whole platform in one process with the embedded adapters.
+
+The four services and the gateway are separate aiohttp applications on their
+own ports, talking HTTP as in production; they share one in-process event bus
+(which is why they live in one process) and keep their data under one folder.
+Services get free ports chosen by the OS, so two instances never collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import socket
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from casemesh.bus.memory import InProcessBus
+from casemesh.processes import app_factory
+from casemesh.settings import SERVICE_NAMES, Settings
+
+log = logging.getLogger("casemesh.up")
+SHUTDOWN_TIMEOUT = 10.0
+
+
+@dataclass
+class Platform:
+    """A running embedded platform: its runners and where each process listens."""
+
+    settings: Settings
+    bus: InProcessBus | None
+    runners: dict[str, web.AppRunner] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return self.urls["gateway"]
+
+    async def stop(self) -> None:
+        """Gateway first (no new work), then services, then the shared bus."""
+        for name in ("gateway", *reversed(SERVICE_NAMES)):
+            runner = self.runners.pop(name, None)
+            if runner is not None:
+                await runner.cleanup()
+        if self.bus is not None:
+            await self.bus.close()
+
+
+def free_port(host: str) -> int:
+    """A port the OS says is free now (taken again at once by the service)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    address = runner.addresses[0]
+    return runner, f"http://{address[0]}:{address[1]}"
+
+
+async def start_platform(settings: Settings) -> Platform:
+    """Start the four services, then the gateway in front of them."""
+    updates: dict[str, object] = {"mode": "embedded"}
+    if not settings.internal_secret.get_secret_value():
+        updates["internal_secret"] = SecretStr(secrets.token_hex(32))
+    settings = settings.model_copy(update=updates)
+    # The in-process bus only works if every service shares it; other buses
+    # (CASEMESH_BUS_BACKEND=rabbitmq) are built per service as in production.
+    shared_bus = InProcessBus() if settings.backend("bus") == "memory" else None
+    platform = Platform(settings, shared_bus)
+    # Services call each other (e.g. notes asks cases about a case), so every
+    # process must know every address before any starts: reserve free ports first.
+    ports = {name: free_port(settings.host) for name in SERVICE_NAMES}
+    urls = {f"{name}_url": f"http://{settings.host}:{port}" for name, port in ports.items()}
+    settings = platform.settings = settings.model_copy(update=urls)
+    try:
+        for name in SERVICE_NAMES:
+            app = app_factory(name)(settings, bus=shared_bus, owns_bus=shared_bus is None)
+            runner, url = await _serve(app, settings.host, ports[name])
+            platform.runners[name] = runner
+            platform.urls[name] = url
+        gateway = app_factory("gateway")(settings)
+        runner, url = await _serve(gateway, settings.host, settings.port)
+        platform.runners["gateway"] = runner
+        platform.urls["gateway"] = url
+    except BaseException:
+        await platform.stop()
+        raise
+    return platform
+
+
+async def run_until_signalled(settings: Settings) -> None:
+    platform = await start_platform(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"Casemesh is up: gateway {platform.gateway_url}", flush=True)
+    for name in SERVICE_NAMES:
+        print(f"  {name:<14} {platform.urls[name]}", flush=True)
+    print(f"  data in {settings.data_dir}  (Ctrl-C stops)", flush=True)
+    await stop.wait()
+    print("Casemesh is stopping...", flush=True)
+    await platform.stop()

@@ -1,0 +1,1 @@
+"""Mailer port and adapters (SMTP via aiosmtplib, .eml outbox folder)."""

@@ -1,0 +1,1 @@
+"""Object-store port and adapters (S3 via minio, local filesystem)."""

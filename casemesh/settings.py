@@ -1,0 +1,151 @@
+"""Settings for every process, from ``CASEMESH_*`` environment variables.
+
+Built once at start-up and passed into app factories; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("cases", "notes", "documents", "notifications")
+PROCESS_NAMES = ("gateway", *SERVICE_NAMES)
+EMBEDDED_BACKENDS = {"store": "sqlite", "bus": "memory", "object": "filesystem", "mail": "eml"}
+PRODUCTION_BACKENDS = {"store": "mongo", "bus": "rabbitmq", "object": "s3", "mail": "smtp"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASEMESH_", extra="ignore")
+
+    # Where this process listens.
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+    # Which adapters to use: "embedded" (SQLite, in-process bus, filesystem,
+    # .eml folder) or "production" (MongoDB, RabbitMQ, S3, SMTP).
+    mode: Literal["embedded", "production"] = "production"
+    data_dir: Path = Path(".casemesh")
+    # Override one port's adapter regardless of mode (e.g. SQLite with RabbitMQ).
+    store_backend: Literal["sqlite", "mongo"] | None = None
+    bus_backend: Literal["memory", "rabbitmq"] | None = None
+    object_backend: Literal["filesystem", "s3"] | None = None
+    mail_backend: Literal["eml", "smtp"] | None = None
+
+    # Database (production): one MongoDB database per service.
+    mongo_url: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    mongo_db_prefix: str = "casemesh_"
+
+    # Event bus (production).
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_exchange: str = "casemesh.events"
+    # Each consuming service's durable queue is <prefix><service>.
+    amqp_queue_prefix: str = "casemesh."
+    bus_prefetch: int = Field(16, ge=1, le=1000)
+    bus_max_attempts: int = Field(5, ge=1, le=100)
+    bus_retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)
+
+    # Object store (production, documents service).
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "minioadmin"
+    s3_secret_key: SecretStr = SecretStr("minioadmin")
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "casemesh"
+    s3_threads: int = Field(8, ge=1, le=64)
+    # 8 MiB parts: the upload path holds a few copies of one part at its peak
+    # (docs/benchmarks.md), so this bounds the documents service's memory.
+    s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
+
+    # Mail (production, notifications service).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout: float = 10.0
+    mail_from: str = "Casemesh <casemesh@localhost>"
+    # SMTP connections the notifications service keeps open and sends over at once.
+    smtp_pool_size: int = Field(4, ge=1, le=64)
+
+    # Where the gateway finds each service (production; embedded fills these in).
+    cases_url: str = "http://127.0.0.1:8081"
+    notes_url: str = "http://127.0.0.1:8082"
+    documents_url: str = "http://127.0.0.1:8083"
+    notifications_url: str = "http://127.0.0.1:8084"
+
+    # Gateway proxy timeouts (seconds).
+    upstream_connect_timeout: float = 5.0
+    upstream_read_timeout: float = 30.0
+
+    # Outbox relay poll interval (seconds) when nothing woke it.
+    outbox_poll_interval: float = 0.5
+
+    # Shared by the gateway and the services to sign the caller's identity.
+    # `casemesh up` makes a random one; set it explicitly for `casemesh serve`.
+    internal_secret: SecretStr = SecretStr("")
+
+    # Workspace of clients whose API has no workspace in its paths (TheHive,
+    # Trackops, Kibana) when they log in with HTTP Basic.
+    default_workspace: str = "workflow"
+
+    # Directory and sign-in (the cases service issues credentials, the gateway
+    # checks them). The administrator `admin` of the default workspace is
+    # created once, on the first start, with this password; embedded mode
+    # generates one when it is unset, production mode then creates no admin.
+    admin_password: SecretStr = SecretStr("")
+    # The OAuth2 client registered in the default workspace at every start
+    # (ProcessMaker's password grant needs a client_id and client_secret).
+    oauth_client_id: str = "casemesh"
+    oauth_client_secret: SecretStr = SecretStr("casemesh-secret")
+    # Lifetime of an access token (seconds); ProcessMaker's is one day.
+    token_ttl: int = Field(86400, ge=1)
+    # How long the gateway trusts an answer about a credential (seconds), so a
+    # disabled user or revoked key loses access within this time.
+    auth_cache_ttl: float = Field(30.0, ge=0, le=60)
+
+    # Cases service: load the process definitions (*.json, *.yaml, *.yml) in
+    # this folder into workspace "workflow" at start-up. None: load nothing.
+    definitions_dir: Path | None = None
+
+    # How often the cases service looks for due timers (pause ends, overdue tasks).
+    timer_interval: float = Field(1.0, gt=0, le=60)
+
+    # Notifications service: the address users reach Casemesh at (links in
+    # e-mails) and the case link built from it ({public_url}, {workspace},
+    # {app_uid}, {app_number} are filled in).
+    public_url: str = "http://127.0.0.1:8080"
+    notifications_case_link: str = "{public_url}/api/1.0/{workspace}/cases/{app_uid}"
+    # Transient SMTP failures are retried with exponential back-off (first
+    # delay, doubling, capped) until the message is this old (seconds).
+    notifications_retry_period: float = Field(6 * 3600.0, gt=0)
+    notifications_retry_first: float = Field(2.0, gt=0)
+    notifications_retry_max: float = Field(300.0, gt=0)
+    # A claimed delivery belongs to its sender this long (seconds); after it
+    # a crashed sender's delivery is taken over. Must exceed a send's timeout.
+    notifications_lease: float = Field(120.0, gt=0)
+    # How often the sender looks for due deliveries when nothing woke it.
+    notifications_poll_interval: float = Field(1.0, gt=0, le=60)
+    # Deliveries sent at the same time by one instance.
+    notifications_concurrency: int = Field(4, ge=1, le=64)
+
+    # Documents service: the largest upload (bytes) per workspace, and the
+    # default for workspaces not listed (ProcessMaker's 413 beyond it).
+    documents_max_upload: int = Field(100 * 1024 * 1024, ge=1)
+    documents_upload_limits: dict[str, int] = Field(default_factory=dict)
+
+    log_level: str = "INFO"
+
+    def backend(self, port: Literal["store", "bus", "object", "mail"]) -> str:
+        """The adapter chosen for ``port``: its override, else the mode's default."""
+        chosen = getattr(self, f"{port}_backend")
+        if chosen is not None:
+            return chosen
+        return EMBEDDED_BACKENDS[port] if self.mode == "embedded" else PRODUCTION_BACKENDS[port]
+
+    def service_url(self, name: str) -> str:
+        return getattr(self, f"{name}_url")

@@ -1,0 +1,1 @@
+"""Document-store port, typed filters and adapters (SQLite, MongoDB)."""

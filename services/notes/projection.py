@@ -1,0 +1,121 @@
+"""What the notes service keeps from case events: who takes part, and the transitions.
+
+``case.#`` events update ``case_access`` (participants and supervisors of
+each case, for searches across cases) and add a ``transition`` entry to the
+case's timeline. Redelivered events are dropped by id (the runtime's
+deduplicator, and the entry id ``transition:{event id}``).
+"""
+
+from __future__ import annotations
+
+from casemesh.events import Envelope
+from casemesh.store.filters import And, Eq, Has, Or
+from casemesh.store.port import DocumentStore, DuplicateKey, Index
+from services.notes import clock
+from services.notes.entries import ENTRIES, TRANSITION
+
+CASE_ACCESS = "case_access"
+INDEXES = {
+    CASE_ACCESS: (
+        Index(("workspace", "participants")),
+        Index(("workspace", "supervisors")),
+    )
+}
+MAX_VISIBLE = 5_000
+
+_WHAT = {
+    "case.created": "Case created",
+    "case.routed": "Case routed",
+    "case.task.assigned": "Task assigned",
+    "case.task.unassigned": "Task waiting to be claimed",
+    "case.task.overdue": "Task overdue",
+    "case.paused": "Case paused",
+    "case.unpaused": "Case unpaused",
+    "case.cancelled": "Case cancelled",
+    "case.completed": "Case completed",
+    "case.deleted": "Case deleted",
+    "case.variables.changed": "Case data changed",
+}
+
+
+def _uids(people: object) -> list[str]:
+    if not isinstance(people, list):
+        return []
+    return [p["usr_uid"] for p in people if isinstance(p, dict) and p.get("usr_uid")]
+
+
+def _actor(data: dict) -> dict:
+    for key in ("by", "routed_by", "created_by"):
+        if isinstance(data.get(key), dict):
+            return data[key]
+    return {}
+
+
+def _describe(envelope: Envelope) -> str:
+    data = envelope.data
+    text = _WHAT.get(envelope.type, envelope.type)
+    task = data.get("task") or {}
+    if task.get("tas_title"):
+        text += f": {task['tas_title']}"
+    targets = [t.get("tas_title", "") for t in data.get("to_tasks", []) if isinstance(t, dict)]
+    if any(targets):
+        text += " to " + ", ".join(t for t in targets if t)
+    assignee = data.get("assignee") or {}
+    if assignee.get("username"):
+        text += f" ({assignee['username']})"
+    return text
+
+
+async def apply_case_event(store: DocumentStore, envelope: Envelope) -> None:
+    """Project one case event; safe to run twice."""
+    data = envelope.data
+    app_uid = data.get("app_uid")
+    if not isinstance(app_uid, str) or not app_uid:
+        return
+    access = {
+        "workspace": envelope.workspace,
+        "app_uid": app_uid,
+        "app_number": data.get("app_number", 0),
+        "app_status": data.get("app_status", ""),
+        "participants": _uids(data.get("participants")),
+        "supervisors": _uids(data.get("supervisors")),
+    }
+    actor = _actor(data)
+    moment = envelope.time
+    entry = {
+        "id": f"transition:{envelope.id}",
+        "kind": TRANSITION,
+        "workspace": envelope.workspace,
+        "app_uid": app_uid,
+        "app_number": data.get("app_number", 0),
+        "author": actor.get("usr_uid", ""),
+        "author_name": actor.get("username", ""),
+        "at": clock.stamp(moment),
+        "at_ms": clock.millis(moment),
+        "text": _describe(envelope),
+        "event_type": envelope.type,
+        "status": data.get("app_status", ""),
+    }
+    try:
+        async with store.transaction() as tx:
+            current = await tx.get(CASE_ACCESS, app_uid)
+            if current is None:
+                await tx.insert(CASE_ACCESS, {"id": app_uid, **access})
+            else:
+                await tx.update(CASE_ACCESS, app_uid, access, expected_version=current["_version"])
+            await tx.insert(ENTRIES, entry)
+    except DuplicateKey:
+        return  # seen already
+
+
+async def cases_taken_part_in(store: DocumentStore, workspace: str, usr_uid: str) -> list[str]:
+    """Uids of the cases ``usr_uid`` takes part in or supervises (as events told us)."""
+    docs = await store.find(
+        CASE_ACCESS,
+        And(
+            Eq("workspace", workspace),
+            Or(Has("participants", usr_uid), Has("supervisors", usr_uid)),
+        ),
+        limit=MAX_VISIBLE,
+    )
+    return [d["app_uid"] for d in docs]
