@@ -49,17 +49,28 @@ class Platform:
             await self.bus.close()
 
 
-def free_port(host: str) -> int:
-    """A port the OS says is free now (taken again at once by the service)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+def bound_socket(host: str) -> socket.socket:
+    """A listening socket on a port the OS picks; held open, so nobody else can take it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def _serve(
+    app: web.Application, host: str, port: int, sock: socket.socket | None = None
+) -> tuple[web.AppRunner, str]:
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+    )
     await site.start()
     address = runner.addresses[0]
     return runner, f"http://{address[0]}:{address[1]}"
@@ -76,14 +87,17 @@ async def start_platform(settings: Settings) -> Platform:
     shared_bus = InProcessBus() if settings.backend("bus") == "memory" else None
     platform = Platform(settings, shared_bus)
     # Services call each other (e.g. notes asks cases about a case), so every
-    # process must know every address before any starts: reserve free ports first.
-    ports = {name: free_port(settings.host) for name in SERVICE_NAMES}
-    urls = {f"{name}_url": f"http://{settings.host}:{port}" for name, port in ports.items()}
+    # process must know every address before any starts: bind their sockets first.
+    sockets = {name: bound_socket(settings.host) for name in SERVICE_NAMES}
+    urls = {
+        f"{name}_url": f"http://{settings.host}:{sock.getsockname()[1]}"
+        for name, sock in sockets.items()
+    }
     settings = platform.settings = settings.model_copy(update=urls)
     try:
         for name in SERVICE_NAMES:
             app = app_factory(name)(settings, bus=shared_bus, owns_bus=shared_bus is None)
-            runner, url = await _serve(app, settings.host, ports[name])
+            runner, url = await _serve(app, settings.host, 0, sockets.pop(name))
             platform.runners[name] = runner
             platform.urls[name] = url
         gateway = app_factory("gateway")(settings)
@@ -91,6 +105,8 @@ async def start_platform(settings: Settings) -> Platform:
         platform.runners["gateway"] = runner
         platform.urls["gateway"] = url
     except BaseException:
+        for sock in sockets.values():
+            sock.close()
         await platform.stop()
         raise
     return platform

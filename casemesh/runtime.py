@@ -31,6 +31,7 @@ log = logging.getLogger("casemesh.runtime")
 Check = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT = 3.0
 MAX_START_BACKOFF = 10.0
+LOOP_STOP_TIMEOUT = 15.0
 
 
 @dataclass
@@ -129,7 +130,11 @@ class Runtime:
             await asyncio.gather(self._starter, return_exceptions=True)
         for task in self._loops:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops:
+            # Bounded: a loop that swallowed its cancellation must not hang shutdown.
+            _, stuck = await asyncio.wait(self._loops, timeout=LOOP_STOP_TIMEOUT)
+            for task in stuck:
+                log.error("%s: background loop %s ignored cancellation", self.name, task.get_name())
         self._loops.clear()
         if self._subscription is not None:
             await self._subscription.stop()

@@ -14,6 +14,7 @@ import logging
 
 from casemesh.bus.port import BusUnavailable, EventBus
 from casemesh.store.port import DocumentStore, StoreError
+from casemesh.wakeup import sleep_until_woken
 
 log = logging.getLogger("casemesh.outbox")
 
@@ -88,12 +89,4 @@ class OutboxRelay:
             except (BusUnavailable, StoreError) as exc:
                 log.warning("outbox relay cannot publish yet: %s (retry in %.1fs)", exc, backoff)
                 pause, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
-            await self._pause(pause)
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep until woken (a commit, or stop) or ``seconds`` pass."""
-        waiter = asyncio.ensure_future(self._wakeup.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=seconds)
-        finally:
-            waiter.cancel()
+            await sleep_until_woken(self._wakeup, pause)

@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +38,7 @@ from casemesh.store.port import (
     Index,
     NotFound,
     OutboxRecord,
+    StoreError,
     StoreUnavailable,
     Transaction,
     VersionConflict,
@@ -80,6 +81,11 @@ def _mapped_errors() -> Iterator[None]:
         raise StoreUnavailable(str(exc)) from exc
     except OSError as exc:  # the data folder cannot be created or opened
         raise StoreUnavailable(str(exc)) from exc
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _connect_quick(path: str) -> sqlite3.Connection:
@@ -212,7 +218,12 @@ class SqliteStore(DocumentStore):
                     )
                 await self._on_writer(lambda c: c.execute("COMMIT"))
             except BaseException:
-                await self._on_writer(lambda c: c.execute("ROLLBACK"))
+                # Runs after whatever the writer thread still had queued; a COMMIT
+                # whose caller was cancelled may have gone through, so roll back
+                # only an open transaction, and never hide the original error.
+                with suppress(StoreError):
+                    await asyncio.shield(self._on_writer(_rollback_if_open))
+                self._tables.clear()  # tables this transaction created are gone again
                 raise
         if tx.events:
             for listener in self._commit_listeners:

@@ -26,7 +26,6 @@ take the record over, however long the pass's other sends took.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -36,6 +35,7 @@ from datetime import datetime, timedelta
 from casemesh.mail.port import Mailer, PermanentMailError, TransientMailError
 from casemesh.settings import Settings
 from casemesh.store.port import Document
+from casemesh.wakeup import sleep_until_woken
 from services.notifications.compose import compose
 from services.notifications.deliveries import (
     SENDING,
@@ -148,8 +148,7 @@ class Sender:
                 full = False
             if full:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.notifications_poll_interval)
+            await sleep_until_woken(self._wake, self.settings.notifications_poll_interval)
 
     async def send_due(self) -> bool:
         """One pass over due records; True if there may be more right away."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 
@@ -98,6 +99,56 @@ def statements(path, table: str, where) -> list[str]:
     with sqlite3.connect(path) as conn:
         conn.create_function("cm_icontains", 2, lambda a, b: 0)
         return [sql for sql, _ in count_rows(conn, table, where, read_indexes(conn, table))[1]]
+
+
+class CommitHeldOpen:
+    """The writer connection, except that COMMIT waits for ``release`` once it began."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.committing = threading.Event()
+        self.release = threading.Event()
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT":
+            self.committing.set()
+            self.release.wait(10)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._conn, name)
+
+
+async def test_a_caller_cancelled_during_commit_sees_its_cancellation(sqlite_store):
+    """A COMMIT already running in the writer thread finishes; the caller must get
+    CancelledError, not a failed ROLLBACK dressed as StoreUnavailable (which once
+    let a background loop swallow its cancellation and hang shutdown)."""
+    await sqlite_store.insert("people", people(1)[0])
+    held = CommitHeldOpen(sqlite_store._writer)
+    sqlite_store._writer = held
+
+    async def write() -> None:
+        async with sqlite_store.transaction() as tx:
+            await tx.insert("people", people(2)[1])
+
+    task = asyncio.create_task(write())
+    assert await asyncio.to_thread(held.committing.wait, 10)
+    task.cancel()
+    held.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await sqlite_store.get("people", "p001") is not None  # the COMMIT went through
+    async with sqlite_store.transaction() as tx:  # and the store still writes
+        await tx.insert("people", people(3)[2])
+    assert await sqlite_store.count("people") == 3
+
+
+async def test_a_failed_body_rolls_back_and_keeps_its_own_error(sqlite_store):
+    with pytest.raises(KeyError):
+        async with sqlite_store.transaction() as tx:
+            await tx.insert("people", people(1)[0])
+            raise KeyError("boom")
+    assert await sqlite_store.count("people") == 0
 
 
 async def test_count_uses_an_index_holding_every_field_it_reads(sqlite_store, tmp_path):
