@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
 
         asyncio.run(run_until_signalled(settings.model_copy(update=overrides)))
     else:
-        from casemesh.processes import app_factory
+        from casemesh.processes import app_factory, server_options
 
         app = app_factory(args.name)(settings)
         web.run_app(
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             access_log=None,
             print=None,
             shutdown_timeout=10.0,
+            **server_options(args.name, settings),
         )
 
 

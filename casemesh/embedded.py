@@ -19,11 +19,13 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from casemesh.bus.memory import InProcessBus
-from casemesh.processes import app_factory
+from casemesh.processes import app_factory, server_options
 from casemesh.settings import SERVICE_NAMES, Settings
+from casemesh.web.keys import SETTINGS
 
 log = logging.getLogger("casemesh.up")
 SHUTDOWN_TIMEOUT = 10.0
+SETTLE_TIMEOUT = 10.0  # at stop, how long queued events may take to be handled
 
 
 @dataclass
@@ -40,8 +42,18 @@ class Platform:
         return self.urls["gateway"]
 
     async def stop(self) -> None:
-        """Gateway first (no new work), then services, then the shared bus."""
-        for name in ("gateway", *reversed(SERVICE_NAMES)):
+        """Gateway first (no new work), then services, then the shared bus.
+
+        In between, the events already published are handled: the in-process
+        bus keeps its queues in memory only, so whatever a service stopped
+        before handling would be lost.
+        """
+        gateway = self.runners.pop("gateway", None)
+        if gateway is not None:
+            await gateway.cleanup()
+        if self.bus is not None and not await self.bus.settle(SETTLE_TIMEOUT):
+            log.warning("events still queued after %.0fs: they are lost", SETTLE_TIMEOUT)
+        for name in reversed(SERVICE_NAMES):
             runner = self.runners.pop(name, None)
             if runner is not None:
                 await runner.cleanup()
@@ -64,9 +76,10 @@ def bound_socket(host: str) -> socket.socket:
 
 
 async def _serve(
-    app: web.Application, host: str, port: int, sock: socket.socket | None = None
+    name: str, app: web.Application, host: str, port: int, sock: socket.socket | None = None
 ) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    options = server_options(name, app[SETTINGS])
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT, **options)
     await runner.setup()
     site: web.BaseSite = (
         web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
@@ -97,11 +110,11 @@ async def start_platform(settings: Settings) -> Platform:
     try:
         for name in SERVICE_NAMES:
             app = app_factory(name)(settings, bus=shared_bus, owns_bus=shared_bus is None)
-            runner, url = await _serve(app, settings.host, 0, sockets.pop(name))
+            runner, url = await _serve(name, app, settings.host, 0, sockets.pop(name))
             platform.runners[name] = runner
             platform.urls[name] = url
         gateway = app_factory("gateway")(settings)
-        runner, url = await _serve(gateway, settings.host, settings.port)
+        runner, url = await _serve("gateway", gateway, settings.host, settings.port)
         platform.runners["gateway"] = runner
         platform.urls["gateway"] = url
     except BaseException:

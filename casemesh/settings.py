@@ -82,8 +82,49 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = 5.0
     upstream_read_timeout: float = 30.0
 
+    # Gateway limits (docs/limits.md). Generous by default: they stop runaway
+    # clients and floods, not the test suite's bursts or the benchmarks.
+    # Rate limits: a token bucket per authenticated user (requests per second
+    # refilled, and the burst it allows), and one per client IP for anonymous
+    # calls (the token endpoint, missing or refused credentials).
+    rate_limit_enabled: bool = True
+    rate_limit_rate: float = Field(1000.0, gt=0)
+    rate_limit_burst: int = Field(2000, ge=1)
+    rate_limit_anonymous_rate: float = Field(2.0, gt=0)
+    rate_limit_anonymous_burst: int = Field(120, ge=1)
+    # Reverse proxies in front of the gateway (their IPs, JSON list): for a
+    # request from one, the client is the last X-Forwarded-For address.
+    trusted_proxies: tuple[str, ...] = ()
+    # Request bodies (bytes) on JSON and form routes; the upload routes allow
+    # the workspace's upload limit (documents_*) plus max_body_size for the
+    # multipart envelope and its fields.
+    max_body_size: int = Field(1024 * 1024, ge=1024)
+    # Request head: URL (path and query), one header line, all header lines,
+    # number of headers. Over them: 414 / 431 in the dialect's shape.
+    max_url_size: int = Field(8000, ge=256)
+    max_header_size: int = Field(8190, ge=256)
+    max_headers_size: int = Field(32 * 1024, ge=1024)
+    max_headers: int = Field(100, ge=8)
+    # Slow clients (seconds): a connection must finish a request head this
+    # long after it opened or after its previous answer (it also closes idle
+    # keep-alive connections); a request body may pause at most
+    # client_body_idle_timeout between two pieces and take client_body_timeout
+    # in all, else 408 and the connection is closed.
+    client_header_timeout: float = Field(60.0, gt=0)
+    client_body_idle_timeout: float = Field(30.0, gt=0)
+    client_body_timeout: float = Field(900.0, gt=0)
+    # Idempotency-Key: how long a key's first answer is kept (seconds), and
+    # the largest answer kept (bytes; bigger ones are not replayed).
+    idempotency_ttl: float = Field(24 * 3600.0, gt=0)
+    idempotency_max_response: int = Field(1024 * 1024, ge=1024)
+
     # Outbox relay poll interval (seconds) when nothing woke it.
     outbox_poll_interval: float = 0.5
+    # Ops/test knob: keep every event in the outbox and publish nothing
+    # (writes still commit with their events). Restart without it to publish
+    # them; docs/reliability.md uses it to kill a process between a commit
+    # and the publish of its events.
+    outbox_paused: bool = False
 
     # Shared by the gateway and the services to sign the caller's identity.
     # `casemesh up` makes a random one; set it explicitly for `casemesh serve`.
@@ -146,6 +187,12 @@ class Settings(BaseSettings):
         if chosen is not None:
             return chosen
         return EMBEDDED_BACKENDS[port] if self.mode == "embedded" else PRODUCTION_BACKENDS[port]
+
+    def upload_limit(self, workspace: str | None = None) -> int:
+        """The largest upload (bytes) of ``workspace``; None: the largest of any workspace."""
+        if workspace is None:
+            return max([self.documents_max_upload, *self.documents_upload_limits.values()])
+        return self.documents_upload_limits.get(workspace, self.documents_max_upload)
 
     def service_url(self, name: str) -> str:
         return getattr(self, f"{name}_url")

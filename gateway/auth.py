@@ -53,6 +53,8 @@ MAX_TOKEN, MAX_USERNAME, MAX_PASSWORD = 512, 256, 1024
 OPEN_PATHS = re.compile(r"^/[^/]+/oauth2/token$")
 WORKSPACE_PATHS = re.compile(r"^/api/1\.0/([^/]+)/|^/([^/]+)/oauth2/")
 BEARER_ONLY_PATHS = re.compile(r"^/api/1\.0/|^/[^/]+/oauth2/")
+# The identity ``authorize`` accepted, for the gateway's own use (rate limits, Idempotency-Key).
+CALLER: web.RequestKey[Identity] = web.RequestKey("caller", Identity)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,7 @@ async def authorize(
         raise unauthorized(
             path, f"the credentials are not valid for workspace {workspace!r}", "invalid_token"
         )
+    request[CALLER] = identity
     return identity_headers(identity, secret)
 
 

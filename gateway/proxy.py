@@ -1,8 +1,10 @@
 """Streaming reverse proxy from the gateway to one service.
 
-Bodies are streamed both ways chunk by chunk: the request's StreamReader is
-handed to the client session as-is and the upstream response is copied out as
-it arrives, so an upload or download never sits whole in memory.
+Bodies are streamed both ways chunk by chunk: the request body goes to the
+client session through ``limits.RequestBody`` (counted and timed as it
+streams) and the upstream response is copied out as it arrives, so an upload
+or download never sits whole in memory. ``open_upstream`` sends, ``relay``
+streams the answer back (``idempotency`` keeps small answers in between).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from multidict import CIMultiDict
 
 from casemesh.web.context import REQUEST_ID_HEADER, current_request_id
 from casemesh.web.errors import ApiError
+from gateway.limits import BodyFailed, RequestBody
 
 log = logging.getLogger("casemesh.gateway.proxy")
 
@@ -58,32 +61,51 @@ def upstream_headers(request: web.Request) -> CIMultiDict[str]:
     return headers
 
 
-async def forward(
+async def open_upstream(
     request: web.Request,
     session: aiohttp.ClientSession,
     base_url: str,
     service: str,
     extra_headers: dict[str, str] | None = None,
-) -> web.StreamResponse:
-    """Send ``request`` to ``base_url`` + same path and stream the answer back."""
+    body: RequestBody | None = None,
+) -> aiohttp.ClientResponse:
+    """Send the request on and return the upstream answer, its body unread.
+
+    Raises ApiError (502/504) when the service fails, BodyFailed when the
+    client's body broke a limit on the way.
+    """
     url = base_url.rstrip("/") + request.rel_url.raw_path_qs
     headers = upstream_headers(request)
     if extra_headers:
         headers.update(extra_headers)
-    body = request.content if request.body_exists else None
+    if body is not None:
+        data = body if body.exists else None
+    else:
+        data = request.content if request.body_exists else None
     try:
-        upstream = await session.request(
-            request.method, url, headers=headers, data=body, allow_redirects=False
+        return await session.request(
+            request.method, url, headers=headers, data=data, allow_redirects=False
         )
-    except aiohttp.ClientConnectorError as exc:
-        log.warning("cannot reach %s: %s", service, exc)
-        raise ApiError(502, f"the {service} service cannot be reached") from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-        raise ApiError(504, f"the {service} service did not answer in time") from exc
-    except aiohttp.ClientError as exc:
-        log.warning("error talking to %s: %s", service, exc)
-        raise ApiError(502, f"the {service} service failed to answer") from exc
+    except (aiohttp.ClientError, TimeoutError, BodyFailed) as exc:
+        if body is not None and body.failure is not None:
+            raise BodyFailed(body.failure) from exc
+        raise _upstream_error(service, exc) from exc
 
+
+def _upstream_error(service: str, exc: BaseException) -> ApiError:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        log.warning("cannot reach %s: %s", service, exc)
+        return ApiError(502, f"the {service} service cannot be reached")
+    if isinstance(exc, TimeoutError):
+        return ApiError(504, f"the {service} service did not answer in time")
+    log.warning("error talking to %s: %s", service, exc)
+    return ApiError(502, f"the {service} service failed to answer")
+
+
+async def relay(
+    request: web.Request, upstream: aiohttp.ClientResponse, service: str, prefix: bytes = b""
+) -> web.StreamResponse:
+    """Stream ``upstream``'s answer to the client (``prefix``: its first bytes, read already)."""
     async with upstream:
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for name, value in upstream.headers.items():
@@ -93,6 +115,8 @@ async def forward(
             response.content_length = upstream.content_length
         try:
             await response.prepare(request)
+            if prefix:
+                await response.write(prefix)
             async for chunk in upstream.content.iter_chunked(CHUNK):
                 await response.write(chunk)
         except (TimeoutError, aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
