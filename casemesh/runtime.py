@@ -73,7 +73,10 @@ class Runtime:
 
     def start(self) -> None:
         self.relay = OutboxRelay(
-            self.store, self.bus, poll_interval=self.settings.outbox_poll_interval
+            self.store,
+            self.bus,
+            poll_interval=self.settings.outbox_poll_interval,
+            paused=self.settings.outbox_paused,
         )
         self._starter = asyncio.create_task(self._connect_with_backoff(), name=f"{self.name}-start")
 

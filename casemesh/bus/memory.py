@@ -191,6 +191,31 @@ class InProcessBus(EventBus):
         if self._closed:
             raise BusUnavailable("in-process bus is closed")
 
+    def busy(self) -> bool:
+        """An event is queued or in a handler (retries waiting out their delay aside)."""
+        queued = any(not q.ready.empty() for q in self._queues.values())
+        return queued or any(sub._in_flight for sub in self._subscriptions)
+
+    async def settle(self, within: float, quiet: float = 0.3) -> bool:
+        """Wait until the bus has been idle for ``quiet`` seconds; False if not ``within`` s.
+
+        Queued events do not survive the process: a graceful shutdown waits here
+        before it stops the consumers. ``quiet`` covers a handler's own events,
+        which its service's outbox relay publishes a moment after it commits.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        idle_since = loop.time()
+        while True:
+            now = loop.time()
+            if self.busy():
+                idle_since = now
+            elif now - idle_since >= quiet:
+                return True
+            if now >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+
     async def close(self) -> None:
         self._closed = True
         for timer in self._timers:
