@@ -17,7 +17,8 @@ from casemesh.runtime import Runtime
 from casemesh.settings import Settings
 from casemesh.store.port import DocumentStore
 from casemesh.web.app import create_process_app
-from services.documents import kibana, pm_input, pm_output, thehive
+from casemesh.web.openapi import fragment_handler
+from services.documents import kibana, openapi, pm_input, pm_output, thehive
 from services.documents.blobs import Blobs
 from services.documents.facts import client_context
 from services.documents.keys import CASES, DOCUMENTS
@@ -54,4 +55,5 @@ def create_app(
     pm_output.add_routes(app)
     thehive.add_routes(app)
     kibana.add_routes(app)
+    app.router.add_get("/openapi.json", fragment_handler(NAME, openapi.operations))
     return app

@@ -20,6 +20,7 @@ from services.documents.files import extension, sanitize_filename
 from services.documents.keys import CASES, DOCUMENTS
 from services.documents.kibana_views import case_object, comment_object
 from services.documents.records import ACTIVE, author, new_uid, now_text
+from services.documents.request_models import KibanaFile, parse
 
 MAX_FILE = 100 * 1024 * 1024
 MAX_FILES = 100
@@ -79,7 +80,8 @@ async def post_file(request: web.Request) -> web.Response:
                         who.workspace, uploads.chunks(part), limit=limit, name=name
                     )
                 elif part.name == "filename":
-                    given = sanitize_filename((await uploads.text(part)).strip(), "")
+                    text = {"filename": (await uploads.text(part)).strip()}
+                    given = sanitize_filename(parse(KibanaFile, text, _problem).filename, "")
                 else:
                     while await part.read_chunk(uploads.READ_CHUNK):
                         pass
@@ -97,6 +99,10 @@ async def post_file(request: web.Request) -> web.Response:
             await documents.blobs.discard_key(stored.key)
         raise
     return await _answer(request, facts)
+
+
+def _problem(where: str, err: dict) -> str:
+    return f"[request body.{where}]: {err.get('msg', 'invalid')}"
 
 
 def _too_large(limit: int) -> str:

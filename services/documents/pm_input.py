@@ -21,8 +21,9 @@ from services.documents.files import sanitize_filename
 from services.documents.keys import DOCUMENTS
 from services.documents.pm_views import case_facts, input_object
 from services.documents.records import ACTIVE, author, new_uid, now_text
+from services.documents.request_models import InputUpload, VersionQuery, parse, query
 
-BASE = "/api/1.0/{ws}/cases/{app_uid}"
+BASE = "/api/1.0/{workspace}/cases/{app_uid}"
 FIELDS = ("inp_doc_uid", "tas_uid", "app_doc_comment", "app_doc_uid")
 
 
@@ -73,12 +74,9 @@ async def list_versions(request: web.Request) -> web.Response:
 
 
 def _version(request: web.Request) -> int | None:
-    raw = request.query.get("v", "")
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 9:
-        raise ApiError(400, "v must be a version number")
-    return int(raw)
+    return query(
+        VersionQuery, request.query, lambda where, _: f"{where} must be a version number"
+    ).v
 
 
 async def download(request: web.Request) -> web.StreamResponse:
@@ -142,10 +140,8 @@ def _limit(facts, inp_doc_uid: str | None, limit: int) -> int:
     return min(limit, cap) if cap else limit
 
 
-async def _save(request, who, facts, fields, stored, filename, limit) -> dict:
-    for name in ("tas_uid", "inp_doc_uid"):
-        if not fields.get(name):
-            raise ApiError(400, f"`{name}` is required but missing")
+async def _save(request, who, facts, given, stored, filename, limit) -> dict:
+    fields = parse(InputUpload, given, _field_problem).model_dump()
     if stored is None:
         raise ApiError(400, "This filename does not exist!")
     definition = facts.input_document(fields["inp_doc_uid"])
@@ -157,7 +153,7 @@ async def _save(request, who, facts, fields, stored, filename, limit) -> dict:
         raise ApiError(413, f"Uploaded file ({filename}) is too big.")
     delegation = _delegation(who, facts, fields["tas_uid"])
     documents = request.app[DOCUMENTS]
-    previous = await _previous(request, facts, definition, fields.get("app_doc_uid", ""))
+    previous = await _previous(request, facts, definition, fields["app_doc_uid"])
     record = {
         "id": "",
         "app_doc_uid": previous["app_doc_uid"] if previous else new_uid(),
@@ -171,7 +167,7 @@ async def _save(request, who, facts, fields, stored, filename, limit) -> dict:
         "del_index": delegation.get("del_index", 0),
         "delegation_id": delegation.get("delegation_id", ""),
         "status": ACTIVE,
-        "comment": fields.get("app_doc_comment", "")[:5000],
+        "comment": fields["app_doc_comment"][:5000],
         "created_at": now_text(),
         "created_by": author(who),
     }
@@ -182,6 +178,12 @@ async def _save(request, who, facts, fields, stored, filename, limit) -> dict:
         events=announce.stored(request.app[RUNTIME], facts),
         supersedes=previous,
     )
+
+
+def _field_problem(where: str, err: dict) -> str:
+    if err.get("type") in ("missing", "string_too_short"):
+        return f"`{where}` is required but missing"
+    return f"`{where}` is not valid: {err.get('msg', '')}"
 
 
 def _delegation(who, facts, tas_uid: str) -> dict:

@@ -25,8 +25,9 @@ from services.documents.keys import CASES, DOCUMENTS
 from services.documents.pm_views import case_facts, output_object
 from services.documents.records import ACTIVE, author, new_uid, now_text
 from services.documents.render import generate, render_filename
+from services.documents.request_models import OutputFileQuery, OutputGenerate, parse, query
 
-BASE = "/api/1.0/{ws}/cases/{app_uid}"
+BASE = "/api/1.0/{workspace}/cases/{app_uid}"
 FORMATS = {"PDF": ["pdf"], "DOC": ["doc"], "BOTH": ["pdf", "doc"]}
 EXTENSIONS = {"pdf": "pdf", "doc": "docx"}
 
@@ -69,14 +70,18 @@ async def get_document(request: web.Request) -> web.Response:
 
 async def download(request: web.Request) -> web.StreamResponse:
     _, facts = await _readable(request)
-    raw = request.query.get("v", "")
-    if raw and (not raw.isdigit() or len(raw) > 9):
-        raise ApiError(400, "v must be a version number")
-    doc = await _document(request, facts.app_uid, int(raw) if raw else None)
-    ext = request.query.get("ext", "pdf" if "pdf" in doc["files"] else "doc")
+    wanted = query(OutputFileQuery, request.query, _query_problem)
+    doc = await _document(request, facts.app_uid, wanted.v)
+    ext = wanted.ext or ("pdf" if "pdf" in doc["files"] else "doc")
     if ext not in doc["files"]:
-        raise ApiError(400, f"this output document has no {ext[:10]} file")
+        raise ApiError(400, f"this output document has no {ext} file")
     return await send_file(request, request.app[RUNTIME].objects, doc["files"][ext])
+
+
+def _query_problem(where: str, err: dict) -> str:
+    if where == "v":
+        return "v must be a version number"
+    return "ext must be pdf or doc"
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
@@ -87,9 +92,7 @@ async def generate_document(request: web.Request) -> web.Response:
     who = caller(request)
     facts = await case_facts(request, who)
     fields = await read_fields(request)
-    out_doc_uid = fields.get("out_doc_uid") if isinstance(fields, dict) else None
-    if not out_doc_uid or not isinstance(out_doc_uid, str):
-        raise ApiError(400, "`out_doc_uid` is required but missing")
+    out_doc_uid = parse(OutputGenerate, fields, _body_problem).out_doc_uid
     definition = facts.output_document(out_doc_uid)
     if definition is None:
         raise ApiError(400, f"The output document with out_doc_uid: {out_doc_uid} does not exist!")
@@ -121,6 +124,12 @@ async def generate_document(request: web.Request) -> web.Response:
         raise ApiError(503, "the object store is unavailable; try again later") from None
     saved = await _save(request, who, facts, definition, stored)
     return web.json_response(output_object(request, saved))
+
+
+def _body_problem(where: str, err: dict) -> str:
+    if err.get("type") in ("missing", "string_too_short"):
+        return f"`{where}` is required but missing"
+    return f"`{where}` is not valid: {err.get('msg', '')}"
 
 
 async def _save(request, who, facts, definition, stored) -> dict:

@@ -24,6 +24,7 @@ from services.documents.downloads import content_disposition, send_file
 from services.documents.files import sanitize_filename
 from services.documents.keys import CASES, DOCUMENTS
 from services.documents.records import ACTIVE, author, new_uid, now_text
+from services.documents.request_models import DatastoreQuery, query
 from services.documents.zipstream import encrypted_zip
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -97,17 +98,22 @@ async def _readable(request: web.Request) -> dict:
     raise ApiError(404, f"Attachment {sha256} not found")
 
 
+def _download_name(request: web.Request, f: dict) -> str:
+    given = query(DatastoreQuery, request.query, lambda where, _: f"{where} must be text").name
+    return sanitize_filename(given or f["filename"])
+
+
 async def datastore(request: web.Request) -> web.StreamResponse:
     doc = await _readable(request)
     f = doc["files"]["file"]
-    name = sanitize_filename(request.query.get("name") or f["filename"])
+    name = _download_name(request, f)
     return await send_file(request, request.app[RUNTIME].objects, f, filename=name)
 
 
 async def datastore_zip(request: web.Request) -> web.StreamResponse:
     doc = await _readable(request)
     f = doc["files"]["file"]
-    name = sanitize_filename(request.query.get("name") or f["filename"])
+    name = _download_name(request, f)
     objects = request.app[RUNTIME].objects
     response = web.StreamResponse(
         headers={
