@@ -10,13 +10,16 @@ import aiohttp
 from aiohttp import web
 
 from casemesh.settings import SERVICE_NAMES, Settings
+from casemesh.store.port import DocumentStore
 from casemesh.web.app import create_process_app
 from casemesh.web.context import REQUEST_ID_HEADER, current_request_id
 from casemesh.web.dialects import error_for_path
 from casemesh.web.errors import ApiError
 from casemesh.web.keys import SETTINGS
-from gateway.auth import Authenticate, authorize, default_authenticator
-from gateway.proxy import forward
+from gateway import event_catalogue, openapi
+from gateway.admission import forward_guarded, install_guards
+from gateway.auth import Authenticate, default_authenticator
+from gateway.limits import expect_continue
 from gateway.routing import service_for
 
 NAME = "gateway"
@@ -31,16 +34,20 @@ def create_app(
     *,
     http: aiohttp.ClientSession | None = None,
     authenticate: Authenticate | None = None,
+    idempotency_store: DocumentStore | None = None,
 ) -> web.Application:
     """The gateway; ``authenticate`` replaces asking the cases service whose a credential is."""
     app = create_process_app(NAME, settings, error_formatter=error_for_path)
     app.cleanup_ctx.append(_client_session(http))
     app[AUTHENTICATE] = authenticate or default_authenticator(settings, lambda: app[HTTP])
+    install_guards(app, settings, store=idempotency_store)  # limits, rate limits, Idempotency-Key
     if not settings.internal_secret.get_secret_value():
         log.error("CASEMESH_INTERNAL_SECRET is not set: every authenticated route answers 503")
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/services/{service}/{probe:healthz|readyz}", service_probe)
-    app.router.add_route("*", "/{tail:.*}", proxy)
+    openapi.add_routes(app, lambda: app[HTTP])
+    event_catalogue.add_routes(app.router)
+    app.router.add_route("*", "/{tail:.*}", proxy, expect_handler=expect_continue)
     return app
 
 
@@ -68,10 +75,7 @@ async def proxy(request: web.Request) -> web.StreamResponse:
     service = service_for(request.path)
     if service is None:
         raise ApiError(404, f"no route for {request.method} {request.path}")
-    settings = request.app[SETTINGS]
-    caller = await authorize(request, settings, request.app[AUTHENTICATE])
-    base = settings.service_url(service)
-    return await forward(request, request.app[HTTP], base, service, extra_headers=caller)
+    return await forward_guarded(request, service, request.app[HTTP], request.app[AUTHENTICATE])
 
 
 async def _probe(app: web.Application, service: str, probe: str) -> tuple[int, dict]:

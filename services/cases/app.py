@@ -10,7 +10,8 @@ from casemesh.runtime import Runtime
 from casemesh.settings import Settings
 from casemesh.store.port import DocumentStore
 from casemesh.web.app import create_process_app
-from services.cases import pings
+from casemesh.web.openapi import fragment_handler
+from services.cases import openapi, pings
 from services.cases.cases import internal as case_internal
 from services.cases.cases import routes as case_routes
 from services.cases.cases.indexes import INDEXES as CASE_INDEXES
@@ -45,6 +46,7 @@ def create_app(
     runtime.background = (*runtime.background, timer_loop(workflow, settings.timer_interval))
     runtime.startup = (*runtime.startup, definitions_loader.startup_hook(runtime))
     app = create_process_app(NAME, settings, runtime=runtime)
+    app.router.add_get("/openapi.json", fragment_handler(NAME, openapi.operations))
     app.router.add_post("/casemesh/v1/pings", pings.post_ping)
     app.router.add_get("/casemesh/v1/pings/{ping_id}", pings.get_ping)
     definitions_routes.add_routes(app)

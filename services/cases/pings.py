@@ -25,6 +25,28 @@ class PingCreate(BaseModel):
     workspace: str = Field("system", pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
+class PingAnswer(BaseModel):
+    """One service's pong: when it answered, and the event that carried it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: str
+    event_id: str
+    correlation_id: str
+
+
+class Ping(BaseModel):
+    """A recorded ping and the services that answered it (by service name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    workspace: str
+    message: str
+    created_at: str
+    answers: dict[str, PingAnswer]
+
+
 async def create_ping(runtime: Runtime, request: PingCreate) -> dict:
     """Record a ping and publish it in the same write."""
     ping_id = uuid.uuid4().hex

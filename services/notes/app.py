@@ -12,13 +12,16 @@ from aiohttp import web
 from casemesh.adapters import build_bus, build_store
 from casemesh.bus.port import EventBus
 from casemesh.diagnostics import pong_handler
+from casemesh.events import Envelope
 from casemesh.runtime import Runtime
 from casemesh.settings import Settings
 from casemesh.store.port import DocumentStore
 from casemesh.web.app import create_process_app
+from casemesh.web.openapi import fragment_handler
 from services.notes import (
     attachments,
     directory_ids,
+    openapi,
     pm_notes,
     projection,
     thehive_logs,
@@ -27,7 +30,8 @@ from services.notes import (
 )
 from services.notes.casefacts import client_context
 from services.notes.entries import INDEXES, Entries
-from services.notes.keys import CASES, ENTRIES
+from services.notes.facts_cache import FACTS_TTL, FactsCache, cache_context
+from services.notes.keys import CASES, ENTRIES, FACTS
 
 NAME = "notes"
 
@@ -38,6 +42,7 @@ def create_app(
     store: DocumentStore | None = None,
     bus: EventBus | None = None,
     owns_bus: bool = True,
+    facts_ttl: float = FACTS_TTL,
 ) -> web.Application:
     runtime = Runtime(
         NAME,
@@ -46,17 +51,23 @@ def create_app(
         bus=bus or build_bus(settings),
         owns_bus=owns_bus,
     )
-    runtime.handlers = {
-        "system.ping": pong_handler(runtime),
-        "case.#": lambda envelope: projection.apply_case_event(runtime.store, envelope),
-    }
+    facts = FactsCache(lambda app_uid: app[CASES].by_uid(app_uid), ttl=facts_ttl)
+
+    async def on_case_event(envelope: Envelope) -> None:
+        facts.invalidate(envelope.data.get("app_uid"))  # the case changed: ask again
+        await projection.apply_case_event(runtime.store, envelope)
+
+    runtime.handlers = {"system.ping": pong_handler(runtime), "case.#": on_case_event}
     runtime.indexes = {**runtime.indexes, **INDEXES, **projection.INDEXES, **directory_ids.INDEXES}
     app = create_process_app(NAME, settings, runtime=runtime)
     app[ENTRIES] = Entries(runtime.store)
+    app[FACTS] = facts
     app.cleanup_ctx.append(client_context(settings, CASES))
+    app.cleanup_ctx.append(cache_context(facts))  # stops its refreshes before the client closes
     app.cleanup_ctx.append(attachments.client_context(settings))
     pm_notes.add_routes(app)
     thehive_logs.add_routes(app)
     trackops.add_routes(app)
     timeline.add_routes(app)
+    app.router.add_get("/openapi.json", fragment_handler(NAME, openapi.operations))
     return app

@@ -18,7 +18,8 @@ from casemesh.settings import Settings
 from casemesh.store.port import DocumentStore
 from casemesh.web.app import create_process_app
 from casemesh.web.keys import METRICS
-from services.notifications import routes
+from casemesh.web.openapi import fragment_handler
+from services.notifications import openapi, routes
 from services.notifications.consumers import Notifier
 from services.notifications.deliveries import INDEXES, Deliveries
 from services.notifications.metrics import DeliveryCollector, DeliveryStats
@@ -73,4 +74,5 @@ def create_app(
     app[METRICS].registry.register(DeliveryCollector(NAME, stats))
     app[SENDER] = sender
     routes.add_routes(app, routes.Api(deliveries, preferences, templates))
+    app.router.add_get("/openapi.json", fragment_handler(NAME, openapi.operations))
     return app

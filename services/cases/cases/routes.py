@@ -42,7 +42,7 @@ def _list_handler(kind: str, paged: bool):
         query = lists.parse_query(dict(request.query), advanced=kind == "advanced")
         total, rows = await queries.list_cases(_flow(request), who, kind, query)
         if paged:
-            return web.json_response(query.page(total, rows, advanced=kind == "advanced"))
+            return web.json_response(query.page(total, rows))
         return web.json_response(rows)
 
     return handler
@@ -216,8 +216,8 @@ async def execute_trigger(request: web.Request) -> web.Response:
 
 async def set_variables(request: web.Request) -> web.Response:
     who = _who(request)
-    fields = await read_fields(request, allow_array=True)
-    await actions.set_variables(_flow(request), who, request.match_info["app_uid"], fields)
+    body = bodies.parse(bodies.Variables, await read_fields(request, allow_array=True))
+    await actions.set_variables(_flow(request), who, request.match_info["app_uid"], body.root)
     return _done()
 
 

@@ -17,6 +17,7 @@ EMAIL = r"^[^@\s]+@[^@\s]+$"
 ROLE_CODE = r"^[A-Z0-9_]{1,64}$"
 WORKSPACE = r"^[A-Za-z0-9_-]{1,64}$"
 MIN_PASSWORD = 8
+MAX_START = 100_000_000  # an offset past every record; a store cannot skip 2**63 rows
 UserStatus = Literal["ACTIVE", "INACTIVE", "VACATION"]
 Status = Literal["ACTIVE", "INACTIVE"]
 
@@ -36,6 +37,11 @@ class Body(BaseModel):
     def given(self) -> dict[str, Any]:
         """Only the fields the client sent."""
         return self.model_dump(include=self.model_fields_set)
+
+
+def _not_sent(schema: dict[str, Any]) -> None:
+    """An update field's default only means "not sent" (see ``given``): no default to show."""
+    schema.pop("default", None)
 
 
 def _upper(value: Any) -> Any:
@@ -84,8 +90,11 @@ class UserCreate(UserFields):
 
 
 class UserUpdate(UserFields):
-    usr_username: str = Field("", pattern=USERNAME)
-    usr_new_pass: str = Field("", min_length=MIN_PASSWORD, max_length=256)
+    usr_username: str = Field("", pattern=USERNAME, json_schema_extra=_not_sent)
+    usr_email: str = Field("", pattern=EMAIL, max_length=254, json_schema_extra=_not_sent)
+    usr_new_pass: str = Field(
+        "", min_length=MIN_PASSWORD, max_length=256, json_schema_extra=_not_sent
+    )
     usr_cnf_pass: str | None = None
 
     @model_validator(mode="after")
@@ -97,7 +106,7 @@ class UserUpdate(UserFields):
 
 class UserQuery(Body):
     filter: str = Field("", max_length=100)
-    start: int = Field(0, ge=0)
+    start: int = Field(0, ge=0, le=MAX_START)
     limit: int | None = Field(None, ge=1, le=1000)
     status: Literal["ACTIVE", "INACTIVE", "VACATION", "ALL"] = "ACTIVE"
 
@@ -106,7 +115,7 @@ class UserQuery(Body):
 
 class PageQuery(Body):
     filter: str = Field("", max_length=100)
-    start: int = Field(0, ge=0)
+    start: int = Field(0, ge=0, le=MAX_START)
     limit: int | None = Field(None, ge=1, le=1000)
 
 
@@ -118,7 +127,7 @@ class GroupCreate(Body):
 
 
 class GroupUpdate(Body):
-    grp_title: str = Field("", min_length=1, max_length=150)
+    grp_title: str = Field("", min_length=1, max_length=150, json_schema_extra=_not_sent)
     grp_status: Status = "ACTIVE"
 
     _status = field_validator("grp_status", mode="before")(_upper)
@@ -137,8 +146,8 @@ class RoleCreate(Body):
 
 
 class RoleUpdate(Body):
-    rol_code: str = Field("", pattern=ROLE_CODE)
-    rol_name: str = Field("", min_length=1, max_length=150)
+    rol_code: str = Field("", pattern=ROLE_CODE, json_schema_extra=_not_sent)
+    rol_name: str = Field("", min_length=1, max_length=150, json_schema_extra=_not_sent)
     rol_status: Status = "ACTIVE"
 
     _upper = field_validator("rol_code", "rol_status", mode="before")(_upper)
