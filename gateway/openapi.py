@@ -213,6 +213,8 @@ def operations() -> list[Operation]:
 HEAD_ERRORS = {414: "the URL is too long", 431: "the request headers are too large"}
 PROXY_GUARDS = {
     **HEAD_ERRORS,
+    # The gateway's catch-all does not match a path holding CR/LF: no route.
+    404: "no route matches this path (e.g. it holds a control character)",
     408: "the body arrived too slowly",
     413: "the body is larger than this route accepts",
     429: "too many requests for this credential or client; retry after Retry-After seconds",
