@@ -15,9 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-import jsonschema
 import pytest
-from aiohttp import web
 from openapi_spec_validator import validate as validate_openapi
 
 from casemesh.embedded import start_platform
@@ -29,13 +27,20 @@ from gateway.routing import ROUTE_TABLE, service_for
 from services.cases import openapi as cases_contract
 from services.cases.app import create_app as create_cases
 from tests.e2e.flows import ADMIN_PASSWORD, login, wait_ready
+from tests.fixtures.openapi_contract import (
+    Contract,
+    assert_routes_cover,
+    declared_samples,
+    fetch_contract,
+    operation_ids,
+    sample,
+    served_routes,
+)
 from tests.fixtures.web import serving
 
 EXAMPLES = Path(__file__).parents[2] / "services" / "cases" / "definitions" / "examples"
 PROCESS = "a1000000000000000000000000000000"
 FIRST_TASK = "a1000000000000000000000000000001"
-# Routes a service serves only to the gateway or to operators, never through the gateway.
-NOT_PUBLIC = re.compile(r"^/internal/|^/(healthz|readyz|metrics|openapi\.json)$")
 # The routes the gateway answers itself, as its own contract declares them.
 GATEWAY_OWN = set(build_fragment("gateway", gateway_contract.operations(), always=())["paths"])
 
@@ -61,36 +66,7 @@ async def platform(tmp_path_factory):
 @pytest.fixture(scope="module")
 async def document(platform) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{platform.gateway_url}/openapi.json") as r:
-            assert r.status == 200, await r.text()
-            return await r.json()
-
-
-def _sample(path: str) -> str:
-    """A concrete path for an OpenAPI path template."""
-    return re.sub(r"{[^}]+}", "x1", path)
-
-
-def _route_pattern(canonical: str) -> re.Pattern[str]:
-    """An aiohttp resource's path (``/a/{b}``, ``/{kind:users?}``) as a regular expression."""
-    out, pos = "", 0
-    for match in re.finditer(r"{([^}:]+)(?::([^}]*))?}", canonical):
-        out += re.escape(canonical[pos : match.start()])
-        out += f"(?:{match.group(2)})" if match.group(2) else "[^{}/]+"
-        pos = match.end()
-    return re.compile(out + re.escape(canonical[pos:]) + "$")
-
-
-def _public_routes(app: web.Application) -> list[tuple[str, str]]:
-    routes = []
-    for resource in app.router.resources():
-        canonical = resource.canonical
-        if NOT_PUBLIC.match(canonical):
-            continue
-        for route in resource:
-            if route.method != "HEAD":
-                routes.append((route.method, canonical))
-    return routes
+        return (await fetch_contract(http, platform.gateway_url)).fragment
 
 
 # -- the document ---------------------------------------------------------------------
@@ -107,21 +83,20 @@ async def test_the_merged_document_is_valid_openapi_31(document):
 
 async def test_every_service_gave_its_part(document):
     assert "x-casemesh-unavailable" not in document
-    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    ids = operation_ids(document)
     for service in ("gateway", *SERVICE_NAMES):
         assert any(i.startswith(f"{service}_") for i in ids), f"nothing from {service}"
 
 
 async def test_every_declared_path_is_one_the_gateway_serves(document):
     for path in document["paths"]:
-        sample = _sample(path)
         own = path in GATEWAY_OWN
-        assert own or service_for(sample) is not None, f"the gateway routes nowhere: {path}"
+        assert own or service_for(sample(path)) is not None, f"the gateway routes nowhere: {path}"
 
 
 async def test_every_routed_family_has_declared_operations(document):
     """Each row of the gateway's routing table matches at least one declared path."""
-    samples = [_sample(p) for p in document["paths"]]
+    samples = [sample(p) for p in document["paths"]]
     for pattern, service in ROUTE_TABLE:
         assert any(re.match(pattern, s) for s in samples), f"{service}: nothing for {pattern}"
 
@@ -145,23 +120,9 @@ def test_every_route_the_gateway_answers_itself_is_declared(tmp_path):
         for route in resource
         if route.method not in ("HEAD", "*")  # "*": the proxy, declared by the services
     ]
-    declared = [
-        (method.upper(), _sample(path))
-        for path, operations in build_fragment("gateway", gateway_contract.operations(), always=())[
-            "paths"
-        ].items()
-        for method in operations
-    ]
+    fragment = build_fragment("gateway", gateway_contract.operations(), always=())
     assert len(routes) >= 8
-    for method, canonical in routes:
-        pattern = _route_pattern(canonical)
-        assert any(m == method and pattern.match(p) for m, p in declared), (
-            f"{method} {canonical} is served but not declared"
-        )
-    for method, sample in declared:
-        assert any(m == method and _route_pattern(c).match(sample) for m, c in routes), (
-            f"{method} {sample} is declared but not served"
-        )
+    assert_routes_cover(routes, declared_samples(fragment))
 
 
 async def test_the_gateway_declares_its_own_refusals(document):
@@ -183,38 +144,20 @@ async def test_the_gateway_declares_its_own_refusals(document):
 def test_every_route_of_the_cases_service_is_declared(tmp_path):
     app = create_cases(Settings(mode="embedded", data_dir=tmp_path))
     fragment = build_fragment("cases", cases_contract.operations())
-    declared = [
-        (method.upper(), _sample(path))
-        for path, operations in fragment["paths"].items()
-        for method in operations
-    ]
-    routes = _public_routes(app)
+    declared = declared_samples(fragment)
+    routes = served_routes(app)
     assert len(routes) > 50
-    for method, canonical in routes:
-        pattern = _route_pattern(canonical)
-        assert any(m == method and pattern.match(p) for m, p in declared), (
-            f"{method} {canonical} is served but not declared"
-        )
-    for method, sample in declared:
-        assert any(m == method and _route_pattern(c).match(sample) for m, c in routes), (
-            f"{method} {sample} is declared but not served"
-        )
-        assert service_for(sample) == "cases", f"the gateway does not send {sample} to cases"
-
-
-def _schema_for(document: dict, path: str, method: str, status: int) -> dict | None:
-    """The declared JSON schema of an answer; None when it is declared without a body."""
-    answer = document["paths"][path][method]["responses"][str(status)]
-    if "content" not in answer:
-        return None
-    return {**answer["content"]["application/json"]["schema"], "components": document["components"]}
+    assert_routes_cover(routes, declared)
+    for _, concrete in declared:
+        assert service_for(concrete) == "cases", f"the gateway does not send {concrete} to cases"
 
 
 class Checked:
-    """Calls through the gateway, each answer validated against its declared schema."""
+    """Calls through the gateway, each answer checked against the response declared for it."""
 
     def __init__(self, http: aiohttp.ClientSession, gateway: str, document: dict, auth: dict):
-        self.http, self.gateway, self.document, self.auth = http, gateway, document, auth
+        self.http, self.gateway, self.auth = http, gateway, auth
+        self.contract = Contract(document)
         self.seen: list[str] = []
 
     async def call(self, method: str, template: str, status: int, **params: Any) -> Any:
@@ -228,11 +171,7 @@ class Checked:
                 body = None
             else:
                 body = await r.json()
-        schema = _schema_for(self.document, template, method.lower(), status)
-        if schema is None:
-            assert body is None, f"{method} {path} answered a body it does not declare"
-        else:
-            jsonschema.Draft202012Validator(schema).validate(body)
+            self.contract.check(method, template, status, body, r.headers)
         self.seen.append(f"{method} {template}")
         return body
 
@@ -291,14 +230,15 @@ async def test_the_token_endpoint_answers_as_declared(platform, document):
         "client_secret": "casemesh-secret",
         "username": "admin",
     }
+    contract = Contract(document)
     async with aiohttp.ClientSession() as http:
         url = f"{platform.gateway_url}/workflow/oauth2/token"
         async with http.post(url, data={**form, "password": ADMIN_PASSWORD}) as r:
             assert r.status == 200
-            jsonschema.validate(await r.json(), _schema_for(document, path, "post", 200))
+            contract.check("POST", path, r.status, await r.json(), r.headers)
         async with http.post(url, data={**form, "password": "wrong"}) as r:
             assert r.status == 401
-            jsonschema.validate(await r.json(), _schema_for(document, path, "post", 401))
+            contract.check("POST", path, r.status, await r.json(), r.headers)
 
 
 # -- /docs -------------------------------------------------------------------------------

@@ -10,22 +10,24 @@ schema, downloads against their media types and headers).
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import aiohttp
 import pytest
-from jsonschema import Draft202012Validator, SchemaError
-from openapi_spec_validator import validate as validate_openapi
 
 from casemesh.bus.memory import InProcessBus
 from casemesh.identity import PM_CASES, identity_headers
 from casemesh.internal import INTERNAL_HEADER
 from casemesh.objects.filesystem import FilesystemObjectStore
 from casemesh.settings import Settings
-from casemesh.web.openapi import build_fragment, merge_fragments
+from casemesh.web.openapi import build_fragment
 from services.documents.app import create_app
 from services.documents.openapi import operations
+from tests.fixtures.openapi_contract import (
+    Contract,
+    assert_routes_match,
+    assert_valid_fragment,
+    declared_routes,
+    fetch_contract,
+)
 from tests.integration.cases.conftest import SECRET, admin
 from tests.integration.documents.conftest import (
     INPUT_DOC,
@@ -35,7 +37,6 @@ from tests.integration.documents.conftest import (
     World,
 )
 
-NOT_PUBLIC = re.compile(r"^/(healthz|readyz|metrics|openapi\.json)$|^/internal/")
 CASE = "/api/1.0/{workspace}/cases/{app_uid}"
 ONE_IN = CASE + "/input-document/{app_doc_uid}"
 ONE_OUT = CASE + "/output-document/{app_doc_uid}"
@@ -45,85 +46,6 @@ PDF = b"%PDF-1.4 a small file\n" * 50
 @pytest.fixture
 def object_backend() -> str:
     return "filesystem"  # the contract does not depend on the object store
-
-
-def served_routes(app) -> set[tuple[str, str]]:
-    routes = set()
-    for route in app.router.routes():
-        path = route.resource.canonical if route.resource is not None else ""
-        if route.method != "HEAD" and not NOT_PUBLIC.match(path):
-            routes.add((route.method, path))
-    return routes
-
-
-def declared_routes(fragment: dict) -> set[tuple[str, str]]:
-    return {(m.upper(), path) for path, ops in fragment["paths"].items() for m in ops}
-
-
-def schemas_in(fragment: dict) -> list[tuple[str, dict]]:
-    found = [(f"component {n}", s) for n, s in fragment["components"]["schemas"].items()]
-    for path, ops in fragment["paths"].items():
-        for method, op in ops.items():
-            where = f"{method.upper()} {path}"
-            found += [(f"{where} {p['name']}", p["schema"]) for p in op["parameters"]]
-            for media, spec in op.get("requestBody", {}).get("content", {}).items():
-                found.append((f"{where} body {media}", spec["schema"]))
-            for status, answer in op["responses"].items():
-                for media, spec in answer.get("content", {}).items():
-                    found.append((f"{where} {status} {media}", spec["schema"]))
-    return found
-
-
-def _media_for(content: dict, received: str) -> str | None:
-    main = received.split("/")[0]
-    for declared in (received, f"{main}/*", "*/*"):
-        if declared in content:
-            return declared
-    return None
-
-
-def pydantic_leftovers(schema: Any) -> list[str]:
-    """Constraint names pydantic could not turn into JSON Schema (``ge`` for ``minimum``)."""
-    if isinstance(schema, list):
-        return [k for item in schema for k in pydantic_leftovers(item)]
-    if not isinstance(schema, dict):
-        return []
-    found = sorted({"ge", "le", "gt", "lt"} & schema.keys()) if "type" in schema else []
-    nested = (v for k, v in schema.items() if k != "properties")
-    properties = schema.get("properties", {}).values() if "type" in schema else ()
-    return found + [k for v in (*nested, *properties) for k in pydantic_leftovers(v)]
-
-
-class Contract:
-    """Checks answers against the fragment and remembers which operations succeeded."""
-
-    def __init__(self, fragment: dict) -> None:
-        self.fragment = fragment
-        self.succeeded: set[tuple[str, str]] = set()
-
-    def check(self, method: str, template: str, status: int, body: Any, headers) -> None:
-        op = self.fragment["paths"][template][method.lower()]
-        answer = op["responses"].get(str(status))
-        assert answer is not None, f"{method} {template} answered {status}, not declared"
-        if "content" not in answer:
-            assert body in ("", b""), f"{method} {template} {status} has an undeclared body"
-        else:
-            received = headers.get("Content-Type", "").split(";")[0]
-            media = _media_for(answer["content"], received)
-            assert media is not None, (method, template, status, received)
-            schema = answer["content"][media]["schema"]
-            if schema.get("format") == "binary":
-                assert isinstance(body, bytes) and body
-            else:
-                validator = Draft202012Validator(
-                    {**schema, "components": self.fragment["components"]}
-                )
-                errors = [e.message for e in validator.iter_errors(body)]
-                assert not errors, (method, template, status, errors[:3])
-        for name in answer.get("headers", {}):
-            assert name in headers, (method, template, status, name)
-        if status < 300:
-            self.succeeded.add((method, template))
 
 
 async def call(world: World, contract: Contract, method: str, template: str, who=None, **kw):
@@ -136,33 +58,19 @@ async def call(world: World, contract: Contract, method: str, template: str, who
 
 @pytest.fixture
 async def contract(world: World) -> Contract:
-    async with world.http.get(f"{world.url}/openapi.json") as r:
-        assert r.status == 200 and r.content_type == "application/json"
-        return Contract(await r.json())
+    return await fetch_contract(world.http, world.url)
 
 
 async def test_every_route_is_declared_and_every_declared_route_is_served(tmp_path):
     settings = Settings(mode="embedded", data_dir=tmp_path, internal_secret="s")
     objects = FilesystemObjectStore(tmp_path / "objects", fsync=False)
     app = create_app(settings, bus=InProcessBus(), owns_bus=False, objects=objects)
-    fragment = build_fragment("documents", operations())
-    served, declared = served_routes(app), declared_routes(fragment)
-    assert served == declared, (served - declared, declared - served)
-    every = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}
-    assert ("GET", "/openapi.json") in every
-    ids = [op["operationId"] for ops in fragment["paths"].values() for op in ops.values()]
-    assert len(ids) == len(set(ids))
+    assert_routes_match(app, build_fragment("documents", operations()))
 
 
 async def test_the_fragment_is_valid_openapi_and_json_schema(contract: Contract):
     fragment = contract.fragment
-    for where, schema in schemas_in(fragment):
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            pytest.fail(f"{where}: {exc.message}")
-        assert not pydantic_leftovers(schema), where
-    validate_openapi(merge_fragments([fragment], title="documents", version="1"))
+    assert_valid_fragment(fragment, "documents")
     upload = fragment["paths"][CASE + "/input-document"]["post"]["requestBody"]["content"]
     schema = upload["multipart/form-data"]["schema"]
     assert schema["properties"]["form"]["format"] == "binary"
