@@ -12,13 +12,17 @@ that every user has been assigned a task of it (its participants).
 Then, in each of ``--rounds`` rounds:
 
 - **steady**: ``admin`` POSTs ``/api/1.0/workflow/cases/{app_uid}/note`` with
-  ``send_mail=1`` at a steady ``--rate`` for ``--seconds`` (open loop: a note
-  is sent on time whatever the earlier ones are doing). Latency of a note:
-  from just before its POST to the moment the SMTP server accepted the last
-  of its ``--participants`` e-mails (the path: gateway -> notes (case facts
-  from cases, entry + outbox) -> RabbitMQ -> notifications (render, record)
-  -> sender (claim, SMTP, outcome)). Each note carries a token in its text
-  that the server finds in the e-mails.
+  ``send_mail=1`` at a steady ``--rate`` for ``--seconds`` (open loop: note
+  i is due at start + i/rate and is sent then whatever the earlier ones are
+  doing). Latency of a note: from when it was due (its POST starts then,
+  unless the harness lags: reported) to the moment the SMTP server accepted
+  the last of its ``--participants`` e-mails (the path: gateway -> notes
+  (case facts from cases, entry + outbox) -> RabbitMQ -> notifications
+  (render, record) -> sender (claim, SMTP, outcome)). Each note carries a
+  token in its text that the server finds in the e-mails, and the server
+  reports each e-mail's Message-ID, which names its delivery record: the
+  records' times then say where the time went (POST answered, last record
+  written, last outcome written, last e-mail accepted).
 - **burst**: ``--burst`` notes POSTed with ``--burst-concurrency`` in flight;
   e-mails per second from the first POST to the last e-mail accepted.
 - **bare**: the same number of e-mails, of the same size and shape
@@ -35,36 +39,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import re
 import secrets
-import signal
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from datetime import datetime
 from email.message import EmailMessage
-from pathlib import Path
 
 import aiohttp
 import aiosmtplib
 
 from bench import format_table
-from bench import platform as platform_module
 from bench.load import percentile
-from bench.platform import SERVICES, add_platform_arguments, free_port, launched_platform, sign_in
+from bench.notifications_setup import Api, service_urls, set_up
+from bench.notifications_sink import Arrivals, Sink
+from bench.platform import add_platform_arguments, launched_platform
 from bench.rss import mib, peak_rss_kib
 from casemesh.settings import Settings
 
 DESCRIPTION = "note+send_mail via the gateway -> last e-mail accepted by SMTP; vs bare aiosmtplib"
 
-WORKSPACE = "workflow"
-ADMIN_UID = "00000000000000000000000000000001"
-PROCESS = "e0000000000000000000000000000000"
-TOKEN = re.compile(rb"\[bench:([0-9a-f]{16})\]")
+__all__ = ["service_urls"]  # bench_notes and bench_documents launch with it
+
 POOL_SIZE = Settings.model_fields["smtp_pool_size"].default
 TEXT = "Please review the invoice totals before Friday; the supplier asked twice."
 
@@ -84,114 +80,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pool-size",
         type=int,
         default=POOL_SIZE,
-        help=f"CASEMESH_SMTP_POOL_SIZE of the service ({POOL_SIZE})",
+        help=f"CASEMESH_SMTP_POOL_SIZE of the service ({POOL_SIZE}); also its "
+        "CASEMESH_NOTIFICATIONS_CONCURRENCY (sends in flight), so every connection is used",
     )
     add_platform_arguments(parser)
-
-
-# -- the SMTP server ---------------------------------------------------------------
-
-
-class Arrivals:
-    """When each note's e-mails were accepted (found by the token), as the sink reports them."""
-
-    def __init__(self) -> None:
-        self.count: dict[str, int] = {}
-        self.last: dict[str, float] = {}
-        self.total = 0
-
-    def add(self, token: str, moment: float) -> None:
-        self.total += 1
-        if token != "-":
-            self.count[token] = self.count.get(token, 0) + 1
-            self.last[token] = moment
-
-
-class Sink:
-    """The aiosmtpd server, in a process of its own (``python -m bench.bench_notifications
-    --sink PORT``), so that neither the service nor the bare sender shares its GIL.
-
-    It prints ``token perf_counter`` for every message accepted (``-`` for
-    messages without a token); ``time.perf_counter`` is CLOCK_MONOTONIC,
-    the same clock in every process of the machine.
-    """
-
-    def __init__(self, arrivals: Arrivals) -> None:
-        self.arrivals = arrivals
-        self.port = free_port()
-        self.process: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.bench_notifications", "--sink", str(self.port),
-            stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), 20)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"the SMTP sink did not start: {line!r}")
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        async for line in self.process.stdout:
-            token, moment = line.split()
-            self.arrivals.add(token.decode(), float(moment))
-
-    def cpu_seconds(self) -> float:
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
-        if self._reader is not None:
-            self._reader.cancel()
-
-
-class _SinkHandler:
-    def __init__(self, out) -> None:
-        self.out = out
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        moment = time.perf_counter()
-        token = _token(envelope.content) or "-"
-        self.out.write(f"{token} {moment:.6f}\n")
-        return "250 OK"
-
-
-def sink(port: int) -> None:
-    """Run the SMTP sink until terminated (the sink process's main)."""
-    from aiosmtpd.smtp import SMTP
-
-    async def serve() -> None:
-        handler = _SinkHandler(sys.stdout)
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(handler, hostname="bench-sink"), "127.0.0.1", port
-        )
-        print("ready", flush=True)
-        async with server:
-            while True:  # hand the arrivals over every few milliseconds
-                await asyncio.sleep(0.002)
-                sys.stdout.flush()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
-
-
-def _token(content: bytes) -> str | None:
-    """The note's token: in the raw text (7bit, or quoted-printable), else in the parsed body."""
-    match = TOKEN.search(content.replace(b"=\r\n", b""))
-    if match:
-        return match.group(1).decode()
-    message = message_from_bytes(content, policy=policy.default)
-    body = message.get_body(("plain",))
-    match = TOKEN.search(body.get_content().encode()) if body is not None else None
-    return match.group(1).decode() if match else None
 
 
 async def _wait(check, timeout: float, what: str) -> None:
@@ -200,102 +92,6 @@ async def _wait(check, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(0.005)
-
-
-# -- set-up through the gateway ----------------------------------------------------------
-
-
-@dataclass
-class Api:
-    session: aiohttp.ClientSession
-    gateway: str
-
-    async def call(self, token: str, method: str, path: str, body: dict | None = None):
-        url = f"{self.gateway}/api/1.0/{WORKSPACE}{path}"
-        headers = {"Authorization": f"Bearer {token}"}
-        async with self.session.request(method, url, json=body, headers=headers) as response:
-            payload = await response.read()
-            if response.status not in (200, 201):
-                raise RuntimeError(f"{method} {path}: HTTP {response.status} {payload[:300]!r}")
-            return response.status, payload
-
-
-def five_task_process(users: list[str]) -> dict:
-    """Tasks in sequence, task n assigned to user n; admin may read and write the notes."""
-    uids = [f"{PROCESS[:-2]}{n:02d}" for n in range(1, len(users) + 1)]
-    tasks = [
-        {
-            "uid": uid,
-            "title": f"Step {n}",
-            "users": [user],
-            "routes": {"type": "SEQUENTIAL", "to": [{"task": uids[n] if n < len(uids) else "END"}]},
-        }
-        for n, (uid, user) in enumerate(zip(uids, users, strict=True), start=1)
-    ]
-    return {
-        "uid": PROCESS,
-        "title": "Benchmark: notes to every participant",
-        "start_tasks": [uids[0]],
-        "tasks": tasks,
-        "permissions": [{"object": "CASES_NOTES", "action": "VIEW", "users": [ADMIN_UID]}],
-    }
-
-
-async def set_up(api: Api, admin_password: str, args: argparse.Namespace) -> tuple[str, list[str]]:
-    """Users, the process and the cases; the admin's token and the cases' uids."""
-    import json
-
-    admin = await sign_in(api.session, api.gateway, "admin", admin_password)
-    tag = uuid.uuid4().hex[:6]
-    users: list[tuple[str, str]] = []  # (usr_uid, token)
-    for n in range(1, args.participants + 1):
-        username, password = f"bench{tag}{n}", secrets.token_urlsafe(12)
-        body = {
-            "usr_username": username,
-            "usr_firstname": f"Participant{n}",
-            "usr_lastname": "Bench",
-            "usr_email": f"{username}@example.com",
-            "usr_new_pass": password,
-            "usr_role": "PROCESSMAKER_OPERATOR",
-        }
-        _, created = await api.call(admin, "POST", "/users", body)
-        token = await sign_in(api.session, api.gateway, username, password)
-        users.append((json.loads(created)["usr_uid"], token))
-    await api.call(admin, "POST", "/processes", five_task_process([u for u, _ in users]))
-
-    async def one_case() -> str:
-        start = {"pro_uid": PROCESS, "tas_uid": f"{PROCESS[:-2]}01"}
-        _, created = await api.call(users[0][1], "POST", "/cases", start)
-        app_uid = json.loads(created)["app_uid"]
-        for _, token in users[:-1]:  # the last user holds the open task
-            await api.call(token, "PUT", f"/cases/{app_uid}/route-case", {})
-        return app_uid
-
-    cases = []
-    for first in range(0, args.cases, 10):
-        cases += await asyncio.gather(
-            *(one_case() for _ in range(first, min(first + 10, args.cases)))
-        )
-    return admin, cases
-
-
-@contextlib.contextmanager
-def service_urls() -> Iterator[dict[str, str]]:
-    """Every launched process told where the services are, not only the gateway.
-
-    ``launched_platform`` gives the services' URLs to the gateway alone, but
-    the notes service asks the cases service for a case's facts
-    (``CASEMESH_CASES_URL``) on every note. Until the launcher passes them
-    to every process, the ports are picked here first and handed to it.
-    """
-    ports = {name: free_port() for name in ("gateway", *SERVICES)}
-    order = iter(ports.values())
-    original = platform_module.free_port
-    platform_module.free_port = lambda: next(order)
-    try:
-        yield {f"CASEMESH_{n.upper()}_URL": f"http://127.0.0.1:{ports[n]}" for n in SERVICES}
-    finally:
-        platform_module.free_port = original
 
 
 # -- the runs ----------------------------------------------------------------------------
@@ -309,22 +105,28 @@ class Notes:
     arrivals: Arrivals
     participants: int
     posted: dict[str, float] = field(default_factory=dict)
+    answered: dict[str, float] = field(default_factory=dict)
     post_ms: list[float] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
     errors: int = 0
     sent: int = 0
 
-    async def post(self, token: str) -> None:
+    async def post(self, token: str, scheduled: float | None = None) -> None:
+        """POST one note; its latency counts from ``scheduled`` (open loop) or from now."""
         app_uid = self.cases[self.sent % len(self.cases)]
         self.sent += 1
         body = {"note_content": f"{TEXT} [bench:{token}]", "send_mail": 1}
         started = time.perf_counter()
-        self.posted[token] = started
+        if scheduled is not None:
+            self.lag_ms.append((started - scheduled) * 1000)
+        self.posted[token] = started if scheduled is None else scheduled
         try:
             await self.api.call(self.admin, "POST", f"/cases/{app_uid}/note", body)
         except (RuntimeError, aiohttp.ClientError, TimeoutError):
             self.errors += 1
             return
-        self.post_ms.append((time.perf_counter() - started) * 1000)
+        self.answered[token] = time.perf_counter()
+        self.post_ms.append((self.answered[token] - started) * 1000)
 
     def done(self, tokens: list[str]) -> bool:
         count = self.arrivals.count
@@ -339,20 +141,27 @@ def _tokens(count: int) -> list[str]:
 
 
 async def steady(notes: Notes, rate: float, seconds: float) -> dict:
+    """Open loop: note i is due at start + i/rate, whatever the earlier ones are doing.
+
+    A note's latency counts from when it was due, not from when its POST
+    started, so a harness that falls behind its schedule cannot hide a
+    slow platform (``lag``: how late the POSTs started).
+    """
     tokens = _tokens(int(rate * seconds))
-    notes.post_ms = []
+    notes.post_ms, notes.lag_ms = [], []
     start = time.perf_counter()
     tasks = []
     for i, token in enumerate(tokens):
-        delay = start + i / rate - time.perf_counter()
+        due = start + i / rate
+        delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(notes.post(token)))
+        tasks.append(asyncio.create_task(notes.post(token, scheduled=due)))
     offered = len(tokens) / (time.perf_counter() - start)
     await asyncio.gather(*tasks)
     await _wait(lambda: notes.done(tokens), 180, "the steady phase's e-mails")
     latencies = notes.latencies_ms(tokens)
-    posts = sorted(notes.post_ms)
+    posts, lags = sorted(notes.post_ms), sorted(notes.lag_ms)
     return {
         "notes": len(tokens),
         "offered_per_s": round(offered, 1),
@@ -361,7 +170,59 @@ async def steady(notes: Notes, rate: float, seconds: float) -> dict:
         "max_ms": round(latencies[-1], 1),
         "post_p50_ms": round(percentile(posts, 50), 1),
         "post_p99_ms": round(percentile(posts, 99), 1),
+        "lag_p99_ms": round(percentile(lags, 99), 1),
+        "stages": await stages(notes, tokens),
     }
+
+
+def _perf(stamp: str | None, offset: float) -> float | None:
+    """A record's UTC ISO time on the harness's perf_counter clock."""
+    if not stamp:
+        return None
+    return datetime.fromisoformat(stamp).timestamp() - offset
+
+
+async def stages(notes: Notes, tokens: list[str]) -> dict:
+    """Where a note's time went, from its delivery records (p50/p99 over the notes, ms from due).
+
+    ``answered``: the POST's 200; ``recorded``: the notifications service
+    built the note's last delivery record (created_at); ``sent``: the last
+    outcome written after the server's 250 (sent_at); ``accepted``: the
+    server had the last e-mail (the latency). Records are matched to notes
+    by Message-ID (``<delivery id@domain>``), which the sink reports.
+    """
+    offset = time.time() - time.perf_counter()
+    wanted = {m for t in tokens for m in notes.arrivals.message_ids.get(t, [])}
+    records: dict[str, dict] = {}
+    url = f"{notes.api.gateway}/casemesh/v1/notifications/deliveries"
+    headers = {"Authorization": f"Bearer {notes.admin}"}
+    for start in range(0, len(wanted) + 1000, 200):  # newest first: these are the latest
+        params = {"start": str(start), "limit": "200"}
+        async with notes.api.session.get(url, params=params, headers=headers) as response:
+            if response.status != 200:
+                return {"error": f"deliveries: HTTP {response.status}"}
+            page = (await response.json())["data"]
+        records.update({r["id"]: r for r in page if r["id"] in wanted})
+        if not page or len(records) == len(wanted):
+            break
+    columns: dict[str, list[float]] = {"answered": [], "recorded": [], "sent": [], "accepted": []}
+    for t in tokens:
+        mine = [records.get(m) for m in notes.arrivals.message_ids.get(t, [])]
+        if not mine or None in mine or t not in notes.answered:
+            continue
+        due = notes.posted[t]
+        recorded = max(_perf(r["created_at"], offset) or 0.0 for r in mine)
+        sent = max(_perf(r["sent_at"], offset) or 0.0 for r in mine)
+        columns["answered"].append((notes.answered[t] - due) * 1000)
+        columns["recorded"].append((recorded - due) * 1000)
+        columns["sent"].append((sent - due) * 1000)
+        columns["accepted"].append((notes.arrivals.last[t] - due) * 1000)
+    out: dict = {"notes_matched": len(columns["accepted"])}
+    for name, values in columns.items():
+        values.sort()
+        if values:
+            out[name] = [round(percentile(values, 50), 1), round(percentile(values, 99), 1)]
+    return out
 
 
 async def burst(notes: Notes, count: int, concurrency: int, cpu) -> dict:
@@ -435,6 +296,7 @@ async def _run(args: argparse.Namespace) -> dict:
         "CASEMESH_SMTP_HOST": "127.0.0.1",
         "CASEMESH_SMTP_PORT": str(smtp.port),
         "CASEMESH_SMTP_POOL_SIZE": str(args.pool_size),
+        "CASEMESH_NOTIFICATIONS_CONCURRENCY": str(args.pool_size),
     }
     rounds: list[dict] = []
     try:
@@ -529,6 +391,14 @@ def _report(args: argparse.Namespace, rounds: list[dict], peak: dict, errors: in
             table,
         )
     )
+    print("\nwhere a steady note's time went (ms from when it was due, p50 / p99):")
+    for r in rounds:
+        st = r["steady"]["stages"]
+        parts = [f"{k} {v[0]:.0f} / {v[1]:.0f}" for k, v in st.items() if isinstance(v, list)]
+        print(
+            f"  round {r['round']}: " + ", ".join(parts) + f" ({st.get('notes_matched')} notes; "
+            f"POSTs started late by ≤ {r['steady']['lag_p99_ms']:.0f} ms at p99)"
+        )
     cpu = rounds[-1]["burst"]["cpu_percent"]
     print(f"\nCPU % of one core during the last burst: {cpu}")
     print(f"peak RSS MiB: {peak}; note POST errors: {errors}")
@@ -561,9 +431,3 @@ def _report(args: argparse.Namespace, rounds: list[dict], peak: dict, errors: in
 
 def run(args: argparse.Namespace) -> dict:
     return asyncio.run(_run(args))
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--sink":
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        sink(int(sys.argv[2]))

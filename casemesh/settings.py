@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     smtp_timeout: float = 10.0
     mail_from: str = "Casemesh <casemesh@localhost>"
     # SMTP connections the notifications service keeps open and sends over at once.
-    smtp_pool_size: int = Field(4, ge=1, le=64)
+    smtp_pool_size: int = Field(8, ge=1, le=64)
 
     # Where the gateway finds each service (production; embedded fills these in).
     cases_url: str = "http://127.0.0.1:8081"
@@ -172,7 +172,7 @@ class Settings(BaseSettings):
     # How often the sender looks for due deliveries when nothing woke it.
     notifications_poll_interval: float = Field(1.0, gt=0, le=60)
     # Deliveries sent at the same time by one instance.
-    notifications_concurrency: int = Field(4, ge=1, le=64)
+    notifications_concurrency: int = Field(8, ge=1, le=64)
 
     # Documents service: the largest upload (bytes) per workspace, and the
     # default for workspaces not listed (ProcessMaker's 413 beyond it).

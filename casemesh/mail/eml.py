@@ -13,7 +13,7 @@ import os
 import re
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +27,7 @@ DEFAULT_DOMAIN = "casemesh.localhost"
 _DOMAIN = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*")
 
 
-def ensure_message_headers(
-    message: EmailMessage, *, default_from: str | None = None
-) -> EmailMessage:
+def ensure_message_headers(message: Message, *, default_from: str | None = None) -> Message:
     """Add From (if a default is given), Message-ID and Date when missing.
 
     In place on purpose: a caller that retries the same message object keeps
@@ -44,7 +42,7 @@ def ensure_message_headers(
     return message
 
 
-def _sender_domain(message: EmailMessage) -> str:
+def _sender_domain(message: Message) -> str:
     # make_msgid() without a domain calls socket.getfqdn(), which can block
     # on DNS; the sender's own domain is the conventional choice anyway.
     for _, addr in getaddresses([str(message.get("From", ""))]):
@@ -76,7 +74,7 @@ class EmlFolderMailer(Mailer):
         folder = folder if folder is not None else settings.data_dir / "outbox"
         return cls(folder, default_from=settings.mail_from)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         ensure_message_headers(message, default_from=self.default_from)
         # Bcc stays in the file: it is the only record of those recipients.
         # LF line ends, as mail tools on Unix write .eml files and as Python's

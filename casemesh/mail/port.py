@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from email.message import EmailMessage
+from email.message import Message
 
 
 class MailError(Exception):
@@ -20,7 +20,7 @@ class PermanentMailError(MailError):
 
 class Mailer(abc.ABC):
     @abc.abstractmethod
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: Message) -> None: ...
 
     @abc.abstractmethod
     async def ping(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from email.message import EmailMessage
+from email.message import Message
 from typing import TYPE_CHECKING
 
 import aiosmtplib
@@ -115,7 +115,7 @@ class SmtpMailer(Mailer):
             pool_size=settings.smtp_pool_size,
         )
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         ensure_message_headers(message, default_from=self.default_from)
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
@@ -212,5 +212,5 @@ def _discard(client: aiosmtplib.SMTP | None) -> None:
         client.close()
 
 
-def _recipients(message: EmailMessage) -> set[str]:
+def _recipients(message: Message) -> set[str]:
     return set(extract_recipients(message))

@@ -8,6 +8,7 @@ bus and then dead-lettered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from casemesh.events import Envelope
@@ -51,38 +52,47 @@ class Notifier:
             return
         workspace = envelope.workspace
         await self.people.remember(workspace, plan.recipients)
-        context = {
-            **plan.context,
-            "workspace": workspace,
-            "kind": plan.kind,
-            "case": {**plan.context.get("case", {}), "url": self.case_url(workspace, plan)},
-        }
+        # One read each for the whole event: preferences, records already
+        # written (a redelivered event), the templates in force.
+        off = await self.preferences.not_wanting(
+            workspace, [r.usr_uid for r in plan.recipients], plan.kind
+        )
+        wanted = [r for r in plan.recipients if r.usr_uid not in off]
+        self.stats.suppressed += len(plan.recipients) - len(wanted)
+        ids = {r.usr_uid: delivery_id(envelope.id, r.usr_uid) for r in wanted}
+        done = await self.deliveries.recorded(list(ids.values()))
+        self.stats.duplicates += len(done)
+        todo = [r for r in wanted if ids[r.usr_uid] not in done]
         docs = []
-        for recipient in plan.recipients:
-            if not await self.preferences.wants(workspace, recipient.usr_uid, plan.kind):
-                self.stats.suppressed += 1
-                continue
-            person = await self.people.complete(workspace, recipient)
-            doc = await self._render(envelope, plan, person, context)
-            if doc is not None:
-                docs.append(doc)
-        recorded = await self.deliveries.record_all(docs) if docs else 0
+        if todo:
+            render = await self.templates.renderer(workspace, plan.kind)
+            context = {
+                **plan.context,
+                "workspace": workspace,
+                "kind": plan.kind,
+                "case": {**plan.context.get("case", {}), "url": self.case_url(workspace, plan)},
+            }
+            for person in await self.people.complete_all(workspace, todo):
+                doc_id = ids[person.usr_uid]
+                docs.append(self._record(envelope, plan, person, doc_id, render, context))
+        # Group-committed with other events' records and the sender's writes.
+        recorded = await self.sender.ledger.record(docs)
         self.stats.recorded += recorded
         self.stats.duplicates += len(docs) - recorded
         self.sender.wake()
 
-    async def _render(
-        self, envelope: Envelope, plan: planning.Plan, person: Person, context: dict[str, Any]
-    ) -> Document | None:
-        """The new record for ``person``, or None if it is already recorded."""
-        doc_id = delivery_id(envelope.id, person.usr_uid)
-        if await self.deliveries.get(doc_id) is not None:
-            self.stats.duplicates += 1
-            return None
+    def _record(
+        self,
+        envelope: Envelope,
+        plan: planning.Plan,
+        person: Person,
+        doc_id: str,
+        render: Callable[[dict[str, Any]], dict[str, str]],
+        context: dict[str, Any],
+    ) -> Document:
+        """The new record for ``person``: the message rendered for them."""
         recipient = {"name": person.name, "username": person.username, "email": person.email}
-        rendered = await self.templates.render(
-            envelope.workspace, plan.kind, {**context, "recipient": recipient}
-        )
+        rendered = render({**context, "recipient": recipient})
         return new_record(
             id=doc_id,
             workspace=envelope.workspace,

@@ -12,10 +12,13 @@ record when its sender's lease ends. Claims are compare-and-set on the
 store's ``_version``, so of two instances (or a redelivered event) exactly
 one sends.
 
-Claims and outcomes can be written several at a time (``claim_all``,
-``record_outcomes``): one transaction (one commit) for the lot, but every
-record keeps its own compare-and-set, so batching changes how many commits
-the sender makes, not which sender wins a record.
+New records, claims and outcomes can be written several at a time
+(``record_all``, ``claim_all``, ``record_outcomes``, and all three kinds
+together with ``apply``, which ``ledger.GroupCommit`` uses): one transaction
+(one commit) for the lot, but every record keeps its own check — an insert
+only if the id is new, a claim or a checked outcome only at the version
+read — so batching changes how many commits the service makes, not which
+event, sender or outcome wins a record.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from casemesh.store.port import (
     DuplicateKey,
     Index,
     NotFound,
+    Transaction,
     VersionConflict,
 )
 
@@ -122,6 +126,59 @@ def released_outcome(doc: Document) -> Outcome:
     return Outcome(doc, changes)
 
 
+@dataclass(frozen=True)
+class NewRecords:
+    """Records to write unless already there (an event's deliveries)."""
+
+    docs: tuple[Document, ...]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Records to claim for ``owner``, each only if still at the version read."""
+
+    docs: tuple[Document, ...]
+    owner: str
+    lease: float
+
+
+Write = NewRecords | Claims | Outcome
+
+
+async def _insert_new(tx: Transaction, docs: Sequence[Document]) -> int:
+    """Insert those of ``docs`` not recorded yet; how many."""
+    new = 0
+    for doc in docs:
+        if await tx.get(COLLECTION, doc["id"]) is None:
+            await tx.insert(COLLECTION, doc)
+            new += 1
+    return new
+
+
+async def _claim(tx: Transaction, claims: Claims, moment: datetime) -> list[Document]:
+    claimed = []
+    for doc in claims.docs:
+        current = await tx.get(COLLECTION, doc["id"])
+        if current is None or current["_version"] != doc["_version"]:
+            continue  # another sender got it first
+        changes = _claim_changes(doc, claims.owner, claims.lease, moment)
+        claimed.append(
+            await tx.update(COLLECTION, doc["id"], changes, expected_version=doc["_version"])
+        )
+    return claimed
+
+
+async def _write_outcome(tx: Transaction, outcome: Outcome, moment: datetime) -> bool:
+    doc = outcome.doc
+    current = await tx.get(COLLECTION, doc["id"])
+    if current is None or (outcome.checked and current["_version"] != doc["_version"]):
+        return False  # gone, or another sender took it over: its outcome stands
+    changes = {**outcome.changes, "updated_at": stamp(moment)}
+    expected = doc["_version"] if outcome.checked else None
+    await tx.update(COLLECTION, doc["id"], changes, expected_version=expected)
+    return True
+
+
 def _claim_changes(doc: Document, owner: str, lease: float, moment: datetime) -> dict[str, Any]:
     changes = {
         "status": SENDING,
@@ -153,18 +210,22 @@ class Deliveries:
             return False
         return True
 
-    async def record_all(self, docs: list[Document]) -> int:
-        """Write new records in one transaction (one by one if some exist); how many were new."""
+    async def record_all(self, docs: Sequence[Document]) -> int:
+        """Write new records in one transaction (one by one if that fails); how many were new."""
         try:
             async with self._store.transaction() as tx:
-                for doc in docs:
-                    await tx.insert(COLLECTION, doc)
-        except DuplicateKey:
+                return await _insert_new(tx, docs)
+        except (DuplicateKey, VersionConflict):  # raced another instance's insert
             return sum([await self.record(doc) for doc in docs])
-        return len(docs)
 
     async def get(self, doc_id: str) -> Document | None:
         return await self._store.get(COLLECTION, doc_id)
+
+    async def recorded(self, doc_ids: Sequence[str]) -> set[str]:
+        """Which of ``doc_ids`` are recorded already: one read for them all."""
+        if not doc_ids:
+            return set()
+        return {d["id"] for d in await self._store.find(COLLECTION, In("id", list(doc_ids)))}
 
     async def due(self, *, limit: int) -> list[Document]:
         """Queued records whose time has come and claims whose lease ran out."""
@@ -193,38 +254,12 @@ class Deliveries:
         """
         if not docs:
             return []
-        moment = now()
         try:
             async with self._store.transaction() as tx:
-                claimed = []
-                for doc in docs:
-                    current = await tx.get(COLLECTION, doc["id"])
-                    if current is None or current["_version"] != doc["_version"]:
-                        continue  # another sender got it first
-                    changes = _claim_changes(doc, owner, lease, moment)
-                    claimed.append(
-                        await tx.update(
-                            COLLECTION, doc["id"], changes, expected_version=doc["_version"]
-                        )
-                    )
+                return await _claim(tx, Claims(tuple(docs), owner, lease), now())
         except VersionConflict:
             one_by_one = [await self.claim(doc, owner=owner, lease=lease) for doc in docs]
             return [doc for doc in one_by_one if doc is not None]
-        return claimed
-
-    async def sent(self, doc: Document) -> None:
-        # Unconditional: whatever else happened to the record, this message left.
-        moment = stamp(now())
-        changes = {"status": SENT, "sent_at": moment, "updated_at": moment, "due_at": moment}
-        await self._store.update(COLLECTION, doc["id"], changes)
-
-    async def retry_at(self, doc: Document, when: datetime, error: str) -> bool:
-        changes = {"status": QUEUED, "due_at": stamp(when), "last_error": error}
-        return await self._settle(doc, changes)
-
-    async def failed(self, doc: Document, error: str, *, permanent: bool) -> bool:
-        changes = {"status": FAILED, "last_error": error, "permanent": permanent}
-        return await self._settle(doc, changes)
 
     async def record_outcomes(self, outcomes: Sequence[Outcome]) -> list[bool]:
         """Write several outcomes in one transaction; for each, whether it was written.
@@ -237,25 +272,42 @@ class Deliveries:
         """
         if not outcomes:
             return []
-        moment = stamp(now())
+        moment = now()
         try:
             async with self._store.transaction() as tx:
-                written = []
-                for outcome in outcomes:
-                    doc = outcome.doc
-                    current = await tx.get(COLLECTION, doc["id"])
-                    if current is None or (
-                        outcome.checked and current["_version"] != doc["_version"]
-                    ):
-                        written.append(False)
-                        continue
-                    changes = {**outcome.changes, "updated_at": moment}
-                    expected = doc["_version"] if outcome.checked else None
-                    await tx.update(COLLECTION, doc["id"], changes, expected_version=expected)
-                    written.append(True)
+                return [await _write_outcome(tx, outcome, moment) for outcome in outcomes]
         except VersionConflict:
             return [await self._write_one(outcome) for outcome in outcomes]
-        return written
+
+    async def apply(self, writes: Sequence[Write]) -> list[Any]:
+        """New records, claims and outcomes, all in one transaction; each one's answer.
+
+        For ``NewRecords`` how many were new, for ``Claims`` the records
+        claimed, for an ``Outcome`` whether it was written: the same rules,
+        record by record, as ``record_all``, ``claim_all`` and
+        ``record_outcomes``, only with one commit for the lot. Raises if the
+        transaction fails (nothing of it is written then); the caller may
+        then apply each write on its own (``apply_alone``).
+        """
+        moment = now()
+        async with self._store.transaction() as tx:
+            answers: list[Any] = []
+            for write in writes:
+                if isinstance(write, NewRecords):
+                    answers.append(await _insert_new(tx, write.docs))
+                elif isinstance(write, Claims):
+                    answers.append(await _claim(tx, write, moment))
+                else:
+                    answers.append(await _write_outcome(tx, write, moment))
+            return answers
+
+    async def apply_alone(self, write: Write) -> Any:
+        """One write in a transaction of its own (what ``apply`` answers for it)."""
+        if isinstance(write, NewRecords):
+            return await self.record_all(write.docs)
+        if isinstance(write, Claims):
+            return await self.claim_all(write.docs, owner=write.owner, lease=write.lease)
+        return (await self.record_outcomes([write]))[0]
 
     async def _write_one(self, outcome: Outcome) -> bool:
         if outcome.checked:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 NOTE_CREATED = "note_created"
 TASK_ASSIGNED = "task_assigned"
 TASK_WAITING = "task_waiting"
@@ -19,3 +21,5 @@ KINDS: dict[str, str] = {
     CASE_COMPLETED: "A case you took part in was completed",
     UPDATE_CREATED: "A case update in an access group that asked for it",
 }
+# The kinds as a type, so request and answer schemas list exactly these.
+Kind = Literal[tuple(KINDS)]  # type: ignore[valid-type]

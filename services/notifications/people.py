@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from casemesh.events.cases import Person
-from casemesh.store.port import DocumentStore, DuplicateKey, VersionConflict
+from casemesh.store.filters import In
+from casemesh.store.port import Document, DocumentStore, DuplicateKey, VersionConflict
 
 COLLECTION = "notification_people"
 
@@ -20,34 +21,51 @@ class People:
         self._store = store
 
     async def remember(self, workspace: str, people: Iterable[Person]) -> None:
-        """Keep each person's latest address (writes only what changed)."""
-        for person in people:
-            if not person.email:
-                continue
-            doc_id = f"{workspace}:{person.usr_uid}"
-            known = await self._store.get(COLLECTION, doc_id)
+        """Keep each person's latest address: one read for them all, writes only what changed."""
+        with_address = [p for p in people if p.email]
+        known = await self._known(workspace, [p.usr_uid for p in with_address])
+        for person in with_address:
+            doc_id = _doc_id(workspace, person.usr_uid)
             fields = {"email": person.email, "name": person.name, "username": person.username}
+            current = known.get(doc_id)
             try:
-                if known is None:
+                if current is None:
                     await self._store.insert(COLLECTION, {"id": doc_id, **fields})
-                elif any(known.get(k) != v for k, v in fields.items()):
-                    await self._store.update(
-                        COLLECTION, doc_id, fields, expected_version=known["_version"]
+                    known[doc_id] = {"id": doc_id, **fields, "_version": 1}
+                elif any(current.get(k) != v for k, v in fields.items()):
+                    known[doc_id] = await self._store.update(
+                        COLLECTION, doc_id, fields, expected_version=current["_version"]
                     )
             except (DuplicateKey, VersionConflict):
                 continue  # another event wrote this person just now: fine either way
 
     async def complete(self, workspace: str, person: Person) -> Person:
         """``person`` with the projection's e-mail and name when the event lacks them."""
-        if person.email:
-            return person
-        known = await self._store.get(COLLECTION, f"{workspace}:{person.usr_uid}")
-        if known is None:
-            return person
-        return person.model_copy(
-            update={
-                "email": known["email"],
-                "name": person.name or known.get("name", ""),
-                "username": person.username or known.get("username", ""),
-            }
-        )
+        return (await self.complete_all(workspace, [person]))[0]
+
+    async def complete_all(self, workspace: str, people: list[Person]) -> list[Person]:
+        """Each of ``people`` completed from the projection (one read for those without e-mail)."""
+        known = await self._known(workspace, [p.usr_uid for p in people if not p.email])
+        return [_completed(p, known.get(_doc_id(workspace, p.usr_uid))) for p in people]
+
+    async def _known(self, workspace: str, usr_uids: list[str]) -> dict[str, Document]:
+        if not usr_uids:
+            return {}
+        ids = [_doc_id(workspace, u) for u in usr_uids]
+        return {d["id"]: d for d in await self._store.find(COLLECTION, In("id", ids))}
+
+
+def _doc_id(workspace: str, usr_uid: str) -> str:
+    return f"{workspace}:{usr_uid}"
+
+
+def _completed(person: Person, known: Document | None) -> Person:
+    if person.email or known is None:
+        return person
+    return person.model_copy(
+        update={
+            "email": known["email"],
+            "name": person.name or known.get("name", ""),
+            "username": person.username or known.get("username", ""),
+        }
+    )

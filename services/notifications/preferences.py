@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from casemesh.store.filters import In
 from casemesh.store.port import DocumentStore
 from services.notifications.kinds import KINDS
 
@@ -21,6 +23,14 @@ class Preferences:
 
     async def wants(self, workspace: str, usr_uid: str, kind: str) -> bool:
         return (await self.of(workspace, usr_uid))[kind]
+
+    async def not_wanting(self, workspace: str, usr_uids: Iterable[str], kind: str) -> set[str]:
+        """Which of ``usr_uids`` turned ``kind`` off: one read for them all."""
+        ids = [_doc_id(workspace, u) for u in usr_uids]
+        if not ids:
+            return set()
+        docs = await self._store.find(COLLECTION, In("id", ids))
+        return {d["usr_uid"] for d in docs if not d.get("kinds", {}).get(kind, True)}
 
     async def change(
         self, workspace: str, usr_uid: str, changes: dict[str, bool]

@@ -1,5 +1,7 @@
 """The notifications API: preferences, templates, delivery records. Thin handlers.
 
+Bodies and queries are validated with the models of ``request_models``.
+
 All under ``/casemesh/v1/notifications`` (the gateway routes that prefix to
 this service and vouches for the caller). See docs/notifications.md.
 """
@@ -11,20 +13,25 @@ from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from casemesh.identity import Identity, caller
 from casemesh.store.filters import And, Eq
 from casemesh.web.errors import ApiError
 from services.notifications.defaults import Templates
-from services.notifications.deliveries import STATUSES, Deliveries, public, visible_to
+from services.notifications.deliveries import Deliveries, public, visible_to
 from services.notifications.kinds import KINDS
 from services.notifications.preferences import Preferences
+from services.notifications.request_models import (
+    DeliveriesQuery,
+    PreferencesBody,
+    TemplateBody,
+    WhoseQuery,
+)
 from services.notifications.sandbox import TemplateProblem
 from services.notifications.templates import TemplateBook
 
 BASE = "/casemesh/v1/notifications"
-MAX_PAGE = 200
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -36,18 +43,6 @@ class Api:
 
 
 API: web.AppKey[Api] = web.AppKey("notifications_api", Api)
-
-
-class PreferencesBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kinds: dict[str, bool]
-
-
-class TemplateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subject: str | None = None
-    text: str | None = None
-    html: str | None = None
 
 
 def add_routes(app: web.Application, api: Api) -> None:
@@ -67,7 +62,7 @@ def add_routes(app: web.Application, api: Api) -> None:
 
 def _subject_user(request: web.Request, who: Identity) -> str:
     """Whose preferences: the caller's, or (admins only) ``?usr_uid=``."""
-    usr_uid = request.query.get("usr_uid", who.user_uid)
+    usr_uid = _query(WhoseQuery, request).usr_uid or who.user_uid
     if usr_uid != who.user_uid and not who.is_admin:
         raise ApiError(403, "only an administrator may see or change another user's preferences")
     return usr_uid
@@ -93,10 +88,8 @@ async def put_preferences(request: web.Request) -> web.Response:
     who = caller(request)
     usr_uid = _subject_user(request, who)
     body = _parse(PreferencesBody, await _json(request))
-    unknown = sorted(set(body.kinds) - set(KINDS))
-    if unknown:
-        raise ApiError(400, f"unknown notification kinds: {', '.join(unknown)}")
-    kinds = await request.app[API].preferences.change(who.workspace, usr_uid, body.kinds)
+    changes: dict[str, bool] = dict(body.kinds)
+    kinds = await request.app[API].preferences.change(who.workspace, usr_uid, changes)
     return web.json_response(_preferences_view(who, usr_uid, kinds))
 
 
@@ -157,34 +150,20 @@ async def delete_template(request: web.Request) -> web.Response:
 # -- deliveries -------------------------------------------------------------------
 
 
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a whole number") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}")
-    return value
-
-
 async def list_deliveries(request: web.Request) -> web.Response:
-    who, q = caller(request), request.query
+    who, q = caller(request), _query(DeliveriesQuery, request)
     parts = visible_to(who.workspace, None if who.is_admin else who.user_uid)
-    if q.get("status"):
-        if q["status"] not in STATUSES:
-            raise ApiError(400, f"status must be one of {', '.join(STATUSES)}")
-        parts.append(Eq("status", q["status"]))
-    for param, field in (("case", "app_uid"), ("kind", "kind"), ("usr_uid", "usr_uid")):
-        if q.get(param):
-            parts.append(Eq(field, q[param]))
-    start = _int(request, "start", 0, 0, 10**9)
-    limit = _int(request, "limit", 25, 1, MAX_PAGE)
-    total, rows = await request.app[API].deliveries.page(And(*parts), start=start, limit=limit)
+    for value, field in (
+        (q.status, "status"),
+        (q.case, "app_uid"),
+        (q.kind, "kind"),
+        (q.usr_uid, "usr_uid"),
+    ):
+        if value:
+            parts.append(Eq(field, value))
+    total, rows = await request.app[API].deliveries.page(And(*parts), start=q.start, limit=q.limit)
     return web.json_response(
-        {"total": total, "start": start, "limit": limit, "data": [public(r) for r in rows]}
+        {"total": total, "start": q.start, "limit": q.limit, "data": [public(r) for r in rows]}
     )
 
 
@@ -205,6 +184,12 @@ async def _json(request: web.Request) -> Any:
         return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the body must be JSON: {exc}") from exc
+
+
+def _query(model: type[M], request: web.Request) -> M:
+    """The query string (first value of each name, blanks left out) checked by ``model``."""
+    params = request.query
+    return _parse(model, {name: params[name] for name in params if params[name] != ""})
 
 
 def _parse(model: type[M], data: Any) -> M:

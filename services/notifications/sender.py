@@ -1,26 +1,27 @@
 """The sender: claims due delivery records and hands their messages to the mailer.
 
 A background loop of the runtime, woken when a handler records deliveries
-and otherwise polling. The event was acked once its records were written;
-from then on retries are this loop's, with exponential back-off, not the
-bus's. See ``deliveries`` for the record's life and docs/notifications.md for
-the exactly-once argument.
+and otherwise polling. It is a pipeline: each time it wakes it claims what
+is due and starts sending it without waiting for earlier sends to finish
+(at most ``MAX_IN_FLIGHT`` claimed and unsettled records; at most
+``notifications_concurrency`` of them on the wire). The event was acked
+once its records were written; from then on retries are this loop's, with
+exponential back-off, not the bus's. See ``deliveries`` for the record's
+life and docs/notifications.md for the exactly-once argument.
 
-Store writes are batched where that is safe:
-
-- each pass claims every due record it read in **one** transaction
-  (``Deliveries.claim_all``: a compare-and-set per record, so what another
-  sender changed first is left out);
-- outcomes are written by a group commit (``OutcomeWriter``): an outcome is
-  written as soon as no other write is under way, together with every
-  outcome that arrived while the previous one was committing. Nothing waits
-  for a batch to fill, so the window between the server's 250 and the
-  ``sent`` record stays one commit long.
+Store writes are batched where that is safe: claims and outcomes go through
+the service's group commit (``ledger.GroupCommit``, shared with the handler's
+new records). A wake-up claims every due record it read together (a
+compare-and-set per record, so what another sender changed first is left
+out); an outcome is written as soon as no other commit is under way,
+together with whatever arrived meanwhile. Nothing waits for a batch to
+fill, so the window between the server's 250 and the ``sent`` record stays
+about one commit long.
 
 A claimed record is only sent if its send can start within a quarter of the
 lease of its claim (else it is given back, unsent): with the send itself
 abandoned after half the lease, a send always ends well before anyone may
-take the record over, however long the pass's other sends took.
+take the record over, however long the sends queued before it took.
 """
 
 from __future__ import annotations
@@ -47,64 +48,20 @@ from services.notifications.deliveries import (
     retry_outcome,
     sent_outcome,
 )
+from services.notifications.ledger import GroupCommit
 from services.notifications.metrics import DeliveryStats
 
 log = logging.getLogger("casemesh.notifications.sender")
 
+# Most records claimed in one go, and most claimed and not yet settled.
 BATCH = 100
+MAX_IN_FLIGHT = 200
 STOP_GRACE = 30.0
-# Most outcomes written in one transaction.
-OUTCOMES_PER_COMMIT = 200
 
 
 def backoff(attempts: int, *, first: float, cap: float) -> float:
     """Seconds before try ``attempts + 1``: first, 2x first, 4x first... at most ``cap``."""
     return min(first * 2 ** max(attempts - 1, 0), cap)
-
-
-class OutcomeWriter:
-    """Group commit of outcomes: those that arrive during a write go together in the next."""
-
-    def __init__(self, deliveries: Deliveries) -> None:
-        self._deliveries = deliveries
-        self._pending: list[tuple[Outcome, asyncio.Future[bool]]] = []
-        self._task: asyncio.Task[None] | None = None
-        self.commits = 0  # transactions written, for tests and benchmarks
-        self.written = 0
-
-    async def write(self, outcome: Outcome) -> bool:
-        """Write ``outcome``; False when the record's version moved on (see record_outcomes)."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._pending.append((outcome, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._flush())
-        # Shielded: a caller cancelled while waiting does not take its outcome back.
-        return await asyncio.shield(future)
-
-    async def _flush(self) -> None:
-        batch: list[tuple[Outcome, asyncio.Future[bool]]] = []
-        try:
-            while self._pending:
-                batch = self._pending[:OUTCOMES_PER_COMMIT]
-                del self._pending[:OUTCOMES_PER_COMMIT]
-                try:
-                    results = await self._deliveries.record_outcomes([o for o, _ in batch])
-                except Exception as exc:  # handed to every waiter
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                else:
-                    self.commits += 1
-                    self.written += len(batch)
-                    for (_, future), result in zip(batch, results, strict=True):
-                        if not future.done():
-                            future.set_result(result)
-                batch = []
-        except asyncio.CancelledError:
-            for _, future in (*batch, *self._pending):
-                future.cancel()
-            self._pending.clear()
-            raise
 
 
 class Sender:
@@ -114,6 +71,7 @@ class Sender:
         mailer: Mailer,
         settings: Settings,
         stats: DeliveryStats,
+        ledger: GroupCommit | None = None,
     ) -> None:
         self.deliveries = deliveries
         self.mailer = mailer
@@ -127,51 +85,89 @@ class Sender:
         # A claimed record whose send has not started this long after the
         # claim is given back unsent: start + send_timeout stays < 3/4 lease.
         self.start_within = settings.notifications_lease / 4
-        self.outcomes = OutcomeWriter(deliveries)
+        # Claims and outcomes (and the handler's new records) are group-committed.
+        self.ledger = ledger or GroupCommit(deliveries)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.notifications_concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def in_flight(self) -> int:
+        """Claimed records not yet settled (sending, waiting for a slot, or being recorded)."""
+        return len(self._in_flight)
+
     async def run(self) -> None:
-        """Send what is due until cancelled; in-flight sends finish and are recorded."""
-        while True:
-            self._wake.clear()
-            try:
-                full = await self.send_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # store trouble: log it, try again on the next tick
-                log.exception("notification sender pass failed")
-                full = False
-            if full:
-                continue
-            await sleep_until_woken(self._wake, self.settings.notifications_poll_interval)
+        """Send what is due until cancelled; in-flight sends finish and are recorded.
+
+        A pipeline, not a series of passes: records recorded while earlier
+        ones are being sent are claimed at once (up to ``MAX_IN_FLIGHT``
+        claimed and unsettled), so a new delivery never waits for a whole
+        batch of older ones to finish.
+        """
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    more = await self.send_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # store trouble: log it, try again on the next tick
+                    log.exception("notification sender pass failed")
+                    more = False
+                if len(self._in_flight) >= MAX_IN_FLIGHT:
+                    await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+                elif not more:
+                    await sleep_until_woken(self._wake, self.settings.notifications_poll_interval)
+        except asyncio.CancelledError:
+            # Stopping: start nothing new (claims not started are given back);
+            # let sends under way finish and be recorded.
+            self._stopping = True
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE)
+            raise
 
     async def send_due(self) -> bool:
-        """One pass over due records; True if there may be more right away."""
-        rows = await self.deliveries.due(limit=BATCH)
+        """Claim what is due (as much as there is room for) and start sending it.
+
+        Does not wait for the sends; True if there may be more due right away.
+        """
+        room = min(BATCH, MAX_IN_FLIGHT - len(self._in_flight))
+        if room <= 0 or self._stopping:
+            return False
+        rows = await self.deliveries.due(limit=room)
         if not rows or self._stopping:
             return False
-        claimed = await self.deliveries.claim_all(rows, owner=self.owner, lease=self.lease)
+        claim = asyncio.ensure_future(self.ledger.claim(rows, owner=self.owner, lease=self.lease))
+        try:
+            claimed = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            self._stopping = True
+            await self._give_back(claim)
+            raise
         claimed_at = time.monotonic()
         self.stats.taken_over += _taken_over(rows, claimed)
-        tasks = [asyncio.create_task(self._take(record, claimed_at)) for record in claimed]
-        if tasks:
-            try:
-                await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
-            except asyncio.CancelledError:
-                # Stopping: start nothing new (claims not started are given
-                # back); let sends under way finish and be recorded.
-                self._stopping = True
-                await asyncio.wait(tasks, timeout=STOP_GRACE)
-                raise
-            for task in tasks:
-                if isinstance(task.exception(), Exception):
-                    log.error("delivery failed unexpectedly", exc_info=task.exception())
-        return len(rows) == BATCH
+        for record in claimed:
+            task = asyncio.create_task(self._take(record, claimed_at))
+            self._in_flight.add(task)
+            task.add_done_callback(self._settled)
+        return len(rows) == room
+
+    async def _give_back(self, claim: asyncio.Future[list[Document]]) -> None:
+        """Stopping while a claim commits: give back what it took, unsent, not wait its lease."""
+        try:
+            for record in await claim:
+                await self.ledger.write(released_outcome(record))
+        except Exception:  # the lease frees them in the end
+            log.exception("a stopping sender could not give its claims back")
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery failed unexpectedly", exc_info=task.exception())
 
     async def _take(self, record: Document, claimed_at: float) -> None:
         async with self._slots:
@@ -182,7 +178,7 @@ class Sender:
         # The slot covers the send only: outcomes are written in groups.
         # The one window: a crash between the server's 250 and this write
         # re-sends after the lease, with the same Message-ID.
-        await self.outcomes.write(outcome)
+        await self.ledger.write(outcome)
         if outcome.changes.get("status") == SENT:
             self.stats.sent += 1
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -58,15 +59,25 @@ class TemplateBook:
 
     async def render(self, workspace: str, kind: str, context: dict[str, Any]) -> dict[str, str]:
         """Subject, text and HTML; a workspace template that fails falls back to the default."""
+        return (await self.renderer(workspace, kind))(context)
+
+    async def renderer(
+        self, workspace: str, kind: str
+    ) -> Callable[[dict[str, Any]], dict[str, str]]:
+        """``render`` for one event's recipients: the templates in force are read once."""
         parts, own = await self.get(workspace, kind)
-        if own:
-            try:
-                return render_all(parts, context)
-            except TemplateProblem as exc:
-                log.warning(
-                    "%s template of %s failed (%s); using the default", kind, workspace, exc
-                )
-        return render_all(DEFAULTS[kind], context)
+
+        def render_one(context: dict[str, Any]) -> dict[str, str]:
+            if own:
+                try:
+                    return render_all(parts, context)
+                except TemplateProblem as exc:
+                    log.warning(
+                        "%s template of %s failed (%s); using the default", kind, workspace, exc
+                    )
+            return render_all(DEFAULTS[kind], context)
+
+        return render_one
 
 
 def validate(parts: Templates) -> None:

@@ -312,7 +312,7 @@ async def test_smtp_pool_keeps_the_error_mapping_per_send(smtp):
 
 @pytest.mark.smtp
 async def test_smtp_pool_size_comes_from_settings(smtp):
-    assert Settings().smtp_pool_size == 4
+    assert Settings().smtp_pool_size == 8
     mailer = SmtpMailer.from_settings(
         Settings(smtp_host=smtp.host, smtp_port=smtp.port, smtp_pool_size=2)
     )

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from casemesh.events import Envelope
+from casemesh.store.port import VersionConflict
 from services.notifications.compose import message_id, thread_id
 from services.notifications.deliveries import (
     COLLECTION,
     QUEUED,
     SENDING,
     SENT,
+    Claims,
     Deliveries,
     delivery_id,
     failed_outcome,
@@ -19,6 +23,7 @@ from services.notifications.deliveries import (
     now,
     sent_outcome,
 )
+from services.notifications.ledger import GroupCommit
 from tests.integration.notifications.conftest import person, until
 from tests.integration.notifications.test_mail_arrives import APP_UID, note
 
@@ -111,7 +116,7 @@ async def test_a_claim_that_waited_too_long_is_given_back_unsent(service):
 
     async def released() -> bool:
         rows = await service.deliveries()
-        return len(rows) == 2 and sender.outcomes.written >= 2
+        return len(rows) == 2 and sender.ledger.written >= 2
 
     await until(released, what="the claims given back")
     assert service.smtp.messages == []
@@ -123,16 +128,18 @@ async def test_a_claim_that_waited_too_long_is_given_back_unsent(service):
     assert all(r["attempts"] == 1 for r in rows)  # give-backs do not count as attempts
 
 
-async def test_a_burst_is_recorded_in_fewer_commits_than_outcomes(service):
+async def test_a_burst_is_recorded_in_fewer_commits_than_writes(service):
     ann = person("ann")
     people = [person(f"user{i}") for i in range(5)]
     for i in range(20):
         await service.publish(note(ann, [ann, *people], text=f"note {i}"))
     await service.mails(100, timeout=20)
     await until(lambda: service.instances[0].sender.stats.sent == 100, what="100 outcomes")
-    outcomes = service.instances[0].sender.outcomes
-    assert outcomes.written == 100
-    assert outcomes.commits < outcomes.written
+    ledger = service.instances[0].sender.ledger
+    assert ledger.written == 100
+    # 20 events' records, the claims and 100 outcomes, in fewer transactions.
+    assert ledger.writes >= 120 + 1
+    assert ledger.commits < ledger.writes and ledger.largest > 1
     rows = await service.deliveries()
     assert len(rows) == 100 and {r["status"] for r in rows} == {SENT}
     assert len({m.message["Message-ID"] for m in service.smtp.messages}) == 100
@@ -146,3 +153,92 @@ def test_a_released_record_is_due_now_with_its_attempt_returned():
     assert outcome.checked and outcome.changes["status"] == QUEUED
     assert outcome.changes["attempts"] == 2 and outcome.changes["claimed_by"] == ""
     assert outcome.changes["due_at"] <= (now() + timedelta(seconds=1)).isoformat()
+
+
+async def test_a_failed_group_commit_applies_each_write_on_its_own(service, monkeypatch):
+    await _stopped_sender(service)
+    deliveries = Deliveries(service.runtime.store)
+    ledger = GroupCommit(deliveries)
+    queued = await _queued(service, 3)
+    fresh = [dict(doc, id=doc["id"][:-4] + "beef") for doc in queued[:2]]
+    for doc in fresh:
+        doc.pop("_version")
+    real_apply, failures = deliveries.apply, []
+
+    async def apply_failing_once(writes):
+        if not failures:
+            failures.append(len(writes))
+            raise VersionConflict("the shared transaction lost a race")  # as MongoDB aborts
+        return await real_apply(writes)
+
+    monkeypatch.setattr(deliveries, "apply", apply_failing_once)
+    # Submitted together: they share one transaction, which fails; then each alone.
+    new, claimed, duplicate = await asyncio.gather(
+        ledger.record(fresh),
+        ledger.claim(queued[:2], owner="me", lease=60),
+        ledger.record([queued[2]]),  # already recorded: not written again
+    )
+    assert failures == [3]
+    assert new == 2 and duplicate == 0
+    assert [c["id"] for c in claimed] == [d["id"] for d in queued[:2]]
+    assert ledger.commits == 3 and ledger.writes == 3
+    for doc in fresh:
+        assert (await deliveries.get(doc["id"]))["status"] == QUEUED
+    written = await asyncio.gather(*(ledger.write(sent_outcome(c)) for c in claimed))
+    assert written == [True, True]
+    assert ledger.commits == 4 and ledger.largest == 2  # the two outcomes went together
+    assert {(await deliveries.get(d["id"]))["status"] for d in queued[:2]} == {SENT}
+
+
+async def test_a_slow_send_does_not_hold_up_later_deliveries(service):
+    """The sender is a pipeline: what is recorded meanwhile is sent, not queued behind."""
+    sender = service.instances[0].sender
+    real_send, held = sender.mailer.send, asyncio.Event()
+
+    async def send(message):
+        if "slow@example.com" in str(message["To"]):
+            await held.wait()
+        await real_send(message)
+
+    sender.mailer.send = send  # type: ignore[method-assign]
+    try:
+        ann, slow, bob = person("ann"), person("slow"), person("bob")
+        await service.publish(note(ann, [ann, slow], text="first"))
+        await until(lambda: sender.in_flight == 1, what="the slow send under way")
+        await service.publish(note(ann, [ann, bob], text="second"))
+        mails = await service.mails(1)
+        assert [m.rcpt_tos for m in mails] == [["bob@example.com"]]
+        # Bob's delivery settled; the first is still on the wire.
+        await until(lambda: sender.in_flight == 1, what="bob's outcome written")
+        assert [m.rcpt_tos for m in service.smtp.messages] == [["bob@example.com"]]
+    finally:
+        held.set()
+    mails = await service.mails(2)
+    assert sorted(m.rcpt_tos[0] for m in mails) == ["bob@example.com", "slow@example.com"]
+
+
+async def test_a_sender_stopped_while_claiming_gives_the_claims_back(service, monkeypatch):
+    sender = service.instances[0].sender
+    ledger, claiming, go_on = sender.ledger, asyncio.Event(), asyncio.Event()
+    real_apply = ledger._deliveries.apply
+
+    async def slow_claims(writes):
+        if any(isinstance(w, Claims) for w in writes):
+            claiming.set()
+            await go_on.wait()
+        return await real_apply(writes)
+
+    monkeypatch.setattr(ledger._deliveries, "apply", slow_claims)
+    ann, bob, cat = person("ann"), person("bob"), person("cat")
+    await service.publish(note(ann, [ann, bob, cat]))
+    await asyncio.wait_for(claiming.wait(), 10)
+    loop = next(t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Sender.run")
+    loop.cancel()
+    await asyncio.sleep(0.1)
+    go_on.set()  # the claim commits after the stop began
+    with pytest.raises(asyncio.CancelledError):
+        await loop
+    rows = await service.deliveries()
+    assert len(rows) == 2
+    assert all(r["status"] == QUEUED and r["attempts"] == 0 for r in rows)
+    assert service.smtp.messages == []
