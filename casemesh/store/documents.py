@@ -10,9 +10,15 @@ from casemesh.store.port import Document
 RESERVED = ("id", "_version")
 
 
-def apply_changes(doc: Document, changes: Document) -> Document:
-    """Return a copy of ``doc`` with ``changes`` set; dotted keys reach into objects."""
-    out = copy.deepcopy(doc)
+def apply_changes(doc: Document, changes: Document, *, private: bool = False) -> Document:
+    """Return a copy of ``doc`` with ``changes`` set; dotted keys reach into objects.
+
+    ``private=True``: ``doc`` is the caller's own copy and the result goes
+    straight to JSON, so nothing is copied — ``doc`` is changed in place and
+    the result shares the values of ``changes`` (the adapters read the
+    document they return back from its JSON).
+    """
+    out = doc if private else copy.deepcopy(doc)
     for key, value in changes.items():
         check_field(key)
         if key in RESERVED:
@@ -25,7 +31,7 @@ def apply_changes(doc: Document, changes: Document) -> Document:
                 child = {}
                 node[part] = child
             node = child
-        node[parts[-1]] = copy.deepcopy(value)
+        node[parts[-1]] = value if private else copy.deepcopy(value)
     return out
 
 

@@ -68,9 +68,19 @@ class Range:
             check_value(bound)
 
 
+def fold(text: str) -> str:
+    """The case-insensitive form ``Contains`` compares (Unicode full case folding)."""
+    return text.casefold()
+
+
 @dataclass(frozen=True)
 class Contains:
-    """Case-insensitive substring match on a text field (Unicode case folding)."""
+    """Case-insensitive substring match on a text field (Unicode case folding).
+
+    True when ``fold(text)`` is a substring of ``fold(value)`` and the field
+    holds a string; a text index (``Index(text=…)``) answers it without
+    reading every document.
+    """
 
     field: str
     text: str

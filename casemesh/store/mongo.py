@@ -12,7 +12,12 @@ Layout, in one MongoDB database per service:
   or ``\\`` in the counter name is escaped with ``\\`` so keys cannot collide),
   plus ``_outbox_seq`` for the outbox;
 - ``_outbox``: ``{_id: seq, type, envelope}`` with the envelope as JSON text,
-  written in the same transaction as the change that emitted it.
+  written in the same transaction as the change that emitted it;
+- ``_indexes``: ``{_id: "<collection>:<index>", collection, text}`` for each
+  text index, so that every store writing a collection keeps its folded
+  copies (``_fold``, see ``mongo_records``) — read once per store and
+  collection. A multikey index is an ordinary MongoDB index (MongoDB makes
+  it multikey when it meets an array).
 
 Transactions are MongoDB multi-document transactions (snapshot reads,
 majority writes), so the server must be a replica set; docker-compose runs a
@@ -39,13 +44,13 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import pymongo
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
@@ -53,11 +58,17 @@ from casemesh.events import Envelope
 from casemesh.store import mongo_records as records
 from casemesh.store.documents import apply_changes, check_new_document
 from casemesh.store.filters import Filter, Sort
+from casemesh.store.mongo_errors import (
+    INDEX_KEY_SPECS_CONFLICT,
+    INDEX_OPTIONS_CONFLICT,
+    TransactionConflict,
+    driver_errors,
+    error_message,
+)
 from casemesh.store.mongo_query import ASCENDING, compile_filter, compile_sort, field_name
 from casemesh.store.port import (
     Document,
     DocumentStore,
-    DuplicateKey,
     Index,
     NotFound,
     OutboxRecord,
@@ -70,65 +81,12 @@ from casemesh.store.port import (
 
 OUTBOX = "_outbox"
 COUNTERS = "_counters"
+INDEXES = "_indexes"
 OUTBOX_SEQ_KEY = "_outbox_seq"  # user counter keys always hold an unescaped ":"
 
 DATABASE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 
-# Server error codes.
-DUPLICATE_KEY = 11000
-WRITE_CONFLICT = 112
-NO_SUCH_TRANSACTION = 251
-INDEX_OPTIONS_CONFLICT = 85
-INDEX_KEY_SPECS_CONFLICT = 86
-
 CONVENIENCE_ATTEMPTS = 8
-
-
-class TransactionConflict(VersionConflict):
-    """A concurrent transaction wrote the same document, so MongoDB aborted this one.
-
-    Nothing of the transaction was written; running it again may succeed.
-    """
-
-
-@contextmanager
-def _driver_errors(what: str) -> Iterator[None]:
-    """Translate driver exceptions into the port's errors."""
-    try:
-        yield
-    except PyMongoError as exc:
-        translated = _translate(exc, what)
-        if translated is exc:
-            raise
-        raise translated from exc
-
-
-def _translate(exc: PyMongoError, what: str) -> Exception:
-    if isinstance(exc, DuplicateKeyError):
-        return DuplicateKey(f"{what}: {_message(exc)}")
-    if isinstance(exc, BulkWriteError):
-        errors = exc.details.get("writeErrors", []) if isinstance(exc.details, dict) else []
-        duplicates = [e for e in errors if e.get("code") == DUPLICATE_KEY]
-        if duplicates:
-            return DuplicateKey(f"{what}: {duplicates[0].get('errmsg', exc)}")
-    if isinstance(exc, ConnectionFailure):  # includes server selection and network timeouts
-        return StoreUnavailable(f"{what}: {exc}")
-    code = getattr(exc, "code", None)
-    if exc.has_error_label("TransientTransactionError") or code in (
-        WRITE_CONFLICT,
-        NO_SUCH_TRANSACTION,
-    ):
-        return TransactionConflict(f"{what}: {_message(exc)}")
-    if exc.timeout:
-        return StoreUnavailable(f"{what}: {exc}")
-    return exc
-
-
-def _message(exc: PyMongoError) -> str:
-    details = getattr(exc, "details", None)
-    if isinstance(details, dict) and details.get("errmsg"):
-        return str(details["errmsg"])
-    return str(exc)
 
 
 class MongoStore(DocumentStore):
@@ -155,6 +113,7 @@ class MongoStore(DocumentStore):
         self._owns_client = owns_client
         self._ping_timeout = ping_timeout
         self._commit_listeners: list[Callable[[], None]] = []
+        self._text_fields: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_url(cls, url: str, database_name: str, **client_kwargs: Any) -> MongoStore:
@@ -180,9 +139,20 @@ class MongoStore(DocumentStore):
         """Call ``listener`` after each commit that wrote outbox events."""
         self._commit_listeners.append(listener)
 
+    async def text_fields(self, collection: str) -> frozenset[str]:
+        """The fields of ``collection`` that a text index covers (read once, then cached)."""
+        known = self._text_fields.get(collection)
+        if known is None:
+            with driver_errors(f"indexes of {collection}"):
+                cursor = self._db[INDEXES].find({"collection": check_collection(collection)})
+                entries = await cursor.to_list()
+            known = frozenset(f for entry in entries for f in entry.get("text", ()))
+            self._text_fields[collection] = known
+        return known
+
     async def _bump(self, counter: str, scope: str, session: Any) -> int:
         key = records.counter_key(counter, scope)
-        with _driver_errors(f"counter {counter}/{scope}"):
+        with driver_errors(f"counter {counter}/{scope}"):
             doc = await self._counters.find_one_and_update(
                 {"_id": key},
                 {"$inc": {"value": 1}, "$setOnInsert": {"name": counter, "scope": scope}},
@@ -194,7 +164,7 @@ class MongoStore(DocumentStore):
 
     async def _write_outbox(self, events: Sequence[Envelope], session: Any) -> None:
         # Reserve the numbers outside the transaction (see the module docstring).
-        with _driver_errors("outbox sequence"):
+        with driver_errors("outbox sequence"):
             counter = await self._counters.find_one_and_update(
                 {"_id": OUTBOX_SEQ_KEY},
                 {"$inc": {"value": len(events)}},
@@ -206,7 +176,7 @@ class MongoStore(DocumentStore):
             {"_id": first + i, "type": e.type, "envelope": e.model_dump_json()}
             for i, e in enumerate(events)
         ]
-        with _driver_errors("outbox"):
+        with driver_errors("outbox"):
             await self._outbox.insert_many(records, ordered=True, session=session)
 
     @staticmethod
@@ -226,7 +196,7 @@ class MongoStore(DocumentStore):
     async def transaction(self) -> AsyncIterator[Transaction]:
         session = self.client.start_session()
         try:
-            with _driver_errors("start transaction"):
+            with driver_errors("start transaction"):
                 await session.start_transaction(
                     read_concern=ReadConcern("snapshot"),
                     write_concern=WriteConcern("majority"),
@@ -236,7 +206,7 @@ class MongoStore(DocumentStore):
                 yield tx
                 if tx.events:
                     await self._write_outbox(tx.events, session)
-                with _driver_errors("commit"):
+                with driver_errors("commit"):
                     await session.commit_transaction()
             except BaseException:
                 if session.in_transaction:
@@ -300,7 +270,7 @@ class MongoStore(DocumentStore):
 
     async def get(self, collection: str, doc_id: str) -> Document | None:
         coll = self._coll(collection)
-        with _driver_errors(f"get {collection}"):
+        with driver_errors(f"get {collection}"):
             raw = await coll.find_one({"_id": records.check_id(doc_id)})
         return records.from_stored(raw) if raw is not None else None
 
@@ -313,7 +283,7 @@ class MongoStore(DocumentStore):
         skip: int = 0,
         limit: int | None = None,
     ) -> list[Document]:
-        query = compile_filter(where)
+        query = compile_filter(where, await self.text_fields(collection))
         keys = compile_sort(sort)
         coll = self._coll(collection)
         # As in SQLite: LIMIT 0 gives nothing, a negative limit means no limit.
@@ -321,15 +291,15 @@ class MongoStore(DocumentStore):
         if limit is not None and int(limit) == 0:
             return []
         lim = 0 if limit is None or int(limit) < 0 else int(limit)
-        with _driver_errors(f"find {collection}"):
+        with driver_errors(f"find {collection}"):
             cursor = coll.find(query, sort=keys, skip=max(0, int(skip)), limit=lim)
             raws = await cursor.to_list()
         return [records.from_stored(r) for r in raws]
 
     async def count(self, collection: str, where: Filter | None = None) -> int:
-        query = compile_filter(where)
+        query = compile_filter(where, await self.text_fields(collection))
         coll = self._coll(collection)
-        with _driver_errors(f"count {collection}"):
+        with driver_errors(f"count {collection}"):
             return int(await coll.count_documents(query))
 
     async def ensure_indexes(self, collection: str, indexes: Sequence[Index]) -> None:
@@ -338,9 +308,15 @@ class MongoStore(DocumentStore):
         A unique index covers only documents where every indexed field is
         present, as SQLite's unique indexes let rows with a NULL key repeat.
         (A field that is present but null is still indexed by MongoDB.)
+        A text index is one index per text field, on the other fields then
+        the field's folded copy ``_fold.<field>``; declaring a new one
+        writes the folded copies into the documents already there.
         """
         coll = self._coll(collection)
         for index in indexes:
+            if index.kind == "text":
+                await self._ensure_text(collection, index)
+                continue
             keys = [(field_name(f), ASCENDING) for f in index.fields]
             if [k for k, _ in keys] == ["_id"]:
                 continue  # _id has its unique index already
@@ -350,23 +326,56 @@ class MongoStore(DocumentStore):
                 options["partialFilterExpression"] = {
                     k: {"$exists": True} for k, _ in keys if k != "_id"
                 }
-            try:
-                with _driver_errors(f"index {collection}.{index.index_name}"):
-                    await coll.create_index(keys, **options)
-            except PyMongoError as exc:
-                if getattr(exc, "code", None) in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT):
-                    raise StoreError(
-                        f"index {collection}.{index.index_name} exists with another "
-                        f"definition; drop it to change it: {_message(exc)}"
-                    ) from exc
-                raise
+            await self._create_index(coll, collection, index.index_name, keys, options)
+
+    async def _create_index(
+        self, coll: Any, collection: str, name: str, keys: list, options: dict[str, Any]
+    ) -> None:
+        try:
+            with driver_errors(f"index {collection}.{name}"):
+                await coll.create_index(keys, **options)
+        except PyMongoError as exc:
+            if getattr(exc, "code", None) in (INDEX_OPTIONS_CONFLICT, INDEX_KEY_SPECS_CONFLICT):
+                raise StoreError(
+                    f"index {collection}.{name} exists with another "
+                    f"definition; drop it to change it: {error_message(exc)}"
+                ) from exc
+            raise
+
+    async def _ensure_text(self, collection: str, index: Index) -> None:
+        coll = self._coll(collection)
+        others = [field_name(f) for f in index.fields if f not in index.text]
+        for n, text_field in enumerate(index.text):
+            keys = [(k, ASCENDING) for k in (*others, f"{records.FOLD}.{text_field}")]
+            name = f"{index.index_name}_{n}"
+            await self._create_index(coll, collection, name, keys, {"name": name})
+        key = f"{collection}:{index.index_name}"
+        with driver_errors(f"index {collection}.{index.index_name}"):
+            entry = await self._db[INDEXES].find_one({"_id": key})
+            if entry is not None and list(entry.get("text", ())) == list(index.text):
+                return
+            await self._db[INDEXES].update_one(
+                {"_id": key},
+                {"$set": {"collection": collection, "text": list(index.text)}},
+                upsert=True,
+            )
+        self._text_fields.pop(collection, None)
+        fields = await self.text_fields(collection)
+        # The documents already there get their folded copies (each in a write of its own).
+        with driver_errors(f"index {collection}.{index.index_name}"):
+            raws = await coll.find({}).to_list()
+            for raw in raws:
+                body = records.from_stored(raw)
+                await coll.update_one(
+                    {"_id": raw["_id"]}, {"$set": {records.FOLD: records.folded(body, fields)}}
+                )
 
     # -- outbox -------------------------------------------------------------
 
     async def outbox_pending(self, limit: int = 100) -> list[OutboxRecord]:
         if int(limit) == 0:
             return []
-        with _driver_errors("outbox"):
+        with driver_errors("outbox"):
             cursor = self._outbox.find({}, sort=[("_id", ASCENDING)], limit=max(0, int(limit)))
             raws = await cursor.to_list()
         return [
@@ -376,7 +385,7 @@ class MongoStore(DocumentStore):
     async def outbox_mark_published(self, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        with _driver_errors("outbox"):
+        with driver_errors("outbox"):
             await self._outbox.delete_many({"_id": {"$in": [int(s) for s in seqs]}})
 
     async def ping(self) -> None:
@@ -407,7 +416,7 @@ class _MongoTransaction(Transaction):
 
     async def get(self, collection: str, doc_id: str) -> Document | None:
         coll = self._store._coll(collection)
-        with _driver_errors(f"get {collection}"):
+        with driver_errors(f"get {collection}"):
             raw = await coll.find_one({"_id": records.check_id(doc_id)}, session=self.session)
         return records.from_stored(raw) if raw is not None else None
 
@@ -416,8 +425,9 @@ class _MongoTransaction(Transaction):
         records.check_new_keys(doc)
         coll = self._store._coll(collection)
         body = records.json_body(doc)
-        with _driver_errors(f"insert {collection}/{doc_id}"):
-            await coll.insert_one(records.to_stored(body, 1), session=self.session)
+        stored = records.to_stored(body, 1, await self._store.text_fields(collection))
+        with driver_errors(f"insert {collection}/{doc_id}"):
+            await coll.insert_one(stored, session=self.session)
         return {**body, "_version": 1}
 
     async def update(
@@ -443,13 +453,16 @@ class _MongoTransaction(Transaction):
         # The same change semantics as SQLite (dotted keys reach into objects and
         # replace a non-object on the way); then $set the top-level fields touched,
         # guarded by the version read, so a write in between is a conflict.
-        updated = records.json_body(apply_changes(current, changes))
+        updated = records.json_body(apply_changes(current, changes, private=True))
         version = current["_version"] + 1
         fields = {key.split(".", 1)[0]: None for key in changes}
         assignment = {name: updated[name] for name in fields}
         assignment["_version"] = version
+        text_fields = await self._store.text_fields(collection)
+        if text_fields:
+            assignment[records.FOLD] = records.folded(updated, text_fields)
         coll = self._store._coll(collection)
-        with _driver_errors(f"update {collection}/{doc_id}"):
+        with driver_errors(f"update {collection}/{doc_id}"):
             result = await coll.update_one(
                 {"_id": doc_id, "_version": current["_version"]},
                 {"$set": assignment},
@@ -466,7 +479,7 @@ class _MongoTransaction(Transaction):
         if records.check_version(expected_version) is not None:
             query["_version"] = expected_version
         coll = self._store._coll(collection)
-        with _driver_errors(f"delete {collection}/{doc_id}"):
+        with driver_errors(f"delete {collection}/{doc_id}"):
             result = await coll.delete_one(query, session=self.session)
         if result.deleted_count == 0:
             if expected_version is not None:

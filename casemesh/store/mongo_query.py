@@ -15,7 +15,13 @@ The semantics follow the SQLite reference adapter (``sqlite_query``):
 - ``Has(f, None)`` matches nothing (``json_each.value = NULL`` is never true);
 - ``Not`` matches documents where the inner filter is false *or* the field is
   missing, as ``NOT coalesce(…, 0)`` does — which is what ``$nor`` does;
-- ``And()`` matches everything, ``Or()`` nothing.
+- ``And()`` matches everything, ``Or()`` nothing;
+- ``Contains`` on a field with a text index is a case-sensitive regular
+  expression of the folded text on the field's folded copy (``_fold.<field>``,
+  which the index holds), so it means what it means in SQLite: a substring
+  under ``str.casefold``. Without a text index it is a case-insensitive
+  regular expression on the field itself, which folds only simple cases
+  (``ß`` does not match ``SS``).
 
 The field ``id`` is the document's ``_id``.
 """
@@ -39,6 +45,7 @@ from casemesh.store.filters import (
     Sort,
     check_field,
     check_value,
+    fold,
 )
 
 Query = dict[str, Any]
@@ -83,14 +90,17 @@ def regex_literal(text: str) -> str:
     return "".join(out)
 
 
-def compile_filter(node: Filter | None) -> Query:
-    """The MongoDB query document for ``node`` (``None`` matches everything)."""
+def compile_filter(node: Filter | None, text_fields: frozenset[str] = frozenset()) -> Query:
+    """The MongoDB query document for ``node`` (``None`` matches everything).
+
+    ``text_fields``: the collection's text-indexed fields.
+    """
     if node is None:
         return dict(MATCH_ALL)
-    return _compile(node)
+    return _compile(node, text_fields)
 
 
-def _compile(node: Filter) -> Query:
+def _compile(node: Filter, text_fields: frozenset[str] = frozenset()) -> Query:
     if isinstance(node, Eq):
         return {field_name(node.field): _value(node.value)}
     if isinstance(node, In):
@@ -110,6 +120,8 @@ def _compile(node: Filter) -> Query:
     if isinstance(node, Contains):
         if not isinstance(node.text, str):
             raise TypeError("Contains.text must be a string")
+        if node.field in text_fields:
+            return {f"_fold.{check_field(node.field)}": {"$regex": regex_literal(fold(node.text))}}
         return {field_name(node.field): {"$regex": regex_literal(node.text), "$options": "i"}}
     if isinstance(node, Has):
         if node.value is None:
@@ -120,19 +132,19 @@ def _compile(node: Filter) -> Query:
     if isinstance(node, Exists):
         return {field_name(node.field): {"$exists": True}}
     if isinstance(node, And):
-        parts = [_compile(p) for p in node.parts]
+        parts = [_compile(p, text_fields) for p in node.parts]
         if any(p == MATCH_NOTHING for p in parts):
             return dict(MATCH_NOTHING)
         parts = [p for p in parts if p != MATCH_ALL]
         return {"$and": parts} if parts else dict(MATCH_ALL)
     if isinstance(node, Or):
-        parts = [_compile(p) for p in node.parts]
+        parts = [_compile(p, text_fields) for p in node.parts]
         if any(p == MATCH_ALL for p in parts):
             return dict(MATCH_ALL)
         parts = [p for p in parts if p != MATCH_NOTHING]
         return {"$or": parts} if parts else dict(MATCH_NOTHING)
     if isinstance(node, Not):
-        inner = _compile(node.part)
+        inner = _compile(node.part, text_fields)
         if inner == MATCH_ALL:
             return dict(MATCH_NOTHING)
         if inner == MATCH_NOTHING:

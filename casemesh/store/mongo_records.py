@@ -2,7 +2,9 @@
 
 Ids and versions are checked for type (a dict would be an operator document
 in a query); documents go through JSON like the SQLite adapter's, and map
-``id`` to MongoDB's ``_id`` and back.
+``id`` to MongoDB's ``_id`` and back. A collection with a text index keeps
+the folded text of its text fields in ``_fold`` (nested as the fields are),
+which never leaves the adapter.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import json
 from typing import Any
 
 from casemesh.store.documents import RESERVED
-from casemesh.store.filters import check_field
+from casemesh.store.filters import check_field, fold, get_path
 from casemesh.store.port import Document
+
+FOLD = "_fold"  # the folded copies of text-indexed fields
+ADAPTER_KEYS = ("_id", FOLD)
 
 
 def check_id(doc_id: object) -> str:
@@ -45,29 +50,49 @@ def json_body(doc: Document) -> Document:
 
 
 def check_new_keys(doc: Document) -> None:
-    if "_id" in doc:
-        raise ValueError("_id is reserved by the MongoDB adapter; the document id is `id`")
+    for key in ADAPTER_KEYS:
+        if key in doc:
+            raise ValueError(f"{key} is reserved by the MongoDB adapter")
 
 
 def check_change_keys(changes: Document) -> None:
     for key in changes:
         check_field(key)
         head = key.split(".", 1)[0]
-        if head == "_id":
-            raise ValueError("_id is reserved by the MongoDB adapter; the document id is `id`")
+        if head in ADAPTER_KEYS:
+            raise ValueError(f"{head} is reserved by the MongoDB adapter")
         if head in RESERVED:
             raise ValueError(f"{key} cannot be changed")
 
 
-def to_stored(body: Document, version: int) -> dict[str, Any]:
+def folded(body: Document, text_fields: frozenset[str]) -> dict[str, Any]:
+    """``_fold``'s value: each text field that holds a string, folded, at its own path."""
+    out: dict[str, Any] = {}
+    for path in sorted(text_fields):
+        value = get_path(body, path)
+        if not isinstance(value, str):
+            continue
+        node = out
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = fold(value)
+    return out
+
+
+def to_stored(
+    body: Document, version: int, text_fields: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     stored: dict[str, Any] = {"_id": body["id"]}
     stored.update((k, v) for k, v in body.items() if k != "id")
     stored["_version"] = version
+    if text_fields:
+        stored[FOLD] = folded(body, text_fields)
     return stored
 
 
 def from_stored(raw: dict[str, Any]) -> Document:
     doc: Document = {"id": raw["_id"]}
-    doc.update((k, v) for k, v in raw.items() if k not in ("_id", "_version"))
+    doc.update((k, v) for k, v in raw.items() if k not in ("_id", "_version", FOLD))
     doc["_version"] = raw["_version"]
     return doc

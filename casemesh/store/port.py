@@ -43,19 +43,68 @@ class StoreUnavailable(StoreError):
 
 @dataclass(frozen=True)
 class Index:
+    """An index on ``fields``, in order; three kinds.
+
+    - Plain (the default): equality, range and sort on the fields, in order;
+      ``unique`` refuses two documents with the same values.
+    - Multikey (``array`` names one of ``fields``): that field holds an
+      array, and the index has one entry per distinct element, so ``Has``
+      on it is a seek — with the fields before it pinned by ``Eq`` — instead
+      of reading every document. The other fields are stored in each entry:
+      filters on them are answered from the index too. (MongoDB makes any
+      index on an array field multikey by itself; SQLite keeps a side table
+      of ``(fields…, document id)`` rows, one per element.)
+    - Text (``text`` names some of ``fields``): ``Contains`` on those
+      fields — a case-insensitive substring, under Unicode case folding
+      (``str.casefold``) on both sides — is answered by the index, and the
+      other fields are stored with it so that filters on them are too.
+      SQLite: an FTS5 table with the ``trigram`` tokenizer over the folded
+      text, used for search text of 3 or more characters (shorter text
+      reads the documents). MongoDB: a folded copy of each text field in
+      the document (``_fold.<field>``), indexed after the other fields, and
+      matched with a case-sensitive regular expression of the folded text —
+      an index scan, not a seek. Without a text index, ``Contains`` keeps
+      the same meaning but reads every document (MongoDB: a
+      case-insensitive regular expression, which folds only simple cases).
+    """
+
     fields: tuple[str, ...]
     unique: bool = False
     name: str = ""
+    array: str = ""
+    text: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        object.__setattr__(self, "text", tuple(self.text))
+        if not self.fields:
+            raise ValueError("an index needs at least one field")
         for f in self.fields:
             check_field(f)
+        if len(set(self.fields)) != len(self.fields):
+            raise ValueError(f"a field appears twice in an index: {self.fields}")
+        if self.array and self.text:
+            raise ValueError("an index is multikey (array) or text, not both")
+        if self.array and self.array not in self.fields:
+            raise ValueError(f"the array field {self.array!r} is not one of the index's fields")
+        if self.array == "id" or "id" in self.text:
+            raise ValueError("id is neither an array nor text")
+        if not set(self.text) <= set(self.fields):
+            raise ValueError(f"text fields {self.text} must be among the index's fields")
+        if self.unique and (self.array or self.text):
+            raise ValueError("only plain indexes can be unique")
+
+    @property
+    def kind(self) -> str:
+        """``plain``, ``array`` (multikey) or ``text``."""
+        return "array" if self.array else "text" if self.text else "plain"
 
     @property
     def index_name(self) -> str:
-        return self.name or ("ux_" if self.unique else "ix_") + "_".join(
-            f.replace(".", "_") for f in self.fields
-        )
+        if self.name:
+            return self.name
+        prefix = {"array": "mx_", "text": "tx_"}.get(self.kind, "ux_" if self.unique else "ix_")
+        return prefix + "_".join(f.replace(".", "_") for f in self.fields)
 
 
 @dataclass(frozen=True)
@@ -127,6 +176,25 @@ class DocumentStore(abc.ABC):
 
     @abc.abstractmethod
     async def count(self, collection: str, where: Filter | None = None) -> int: ...
+
+    async def find_page(
+        self,
+        collection: str,
+        where: Filter | None = None,
+        *,
+        sort: Sequence[Sort] = (),
+        skip: int = 0,
+        limit: int,
+    ) -> tuple[int, list[Document]]:
+        """How many documents match ``where``, and the page ``skip``/``limit`` of them.
+
+        What ``count`` and then ``find`` give (a list's total and its page);
+        an adapter may answer both from one pass over the matches.
+        """
+        total = await self.count(collection, where)
+        if limit == 0:
+            return total, []
+        return total, await self.find(collection, where, sort=sort, skip=skip, limit=limit)
 
     @abc.abstractmethod
     async def ensure_indexes(self, collection: str, indexes: Sequence[Index]) -> None: ...

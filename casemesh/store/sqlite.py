@@ -6,20 +6,20 @@ doc)`` with the document as JSON. Writes go through one writer connection
 of a transaction; plain reads use a second connection so they never see a
 transaction half-way.
 
-``BEGIN IMMEDIATE`` (which may wait for another process's write lock) and
-``COMMIT`` (which may checkpoint the WAL) run in the writer's thread. The
-statements in between — single-document reads and writes by primary key,
-each a few tens of microseconds once the transaction holds the write lock —
-run directly on the event loop: a hop to the thread and back costs far more
-than the statement, and it happens while the write lock is held, so under
-load those hops, not SQLite, set how many transactions per second a service
-can commit.
+``BEGIN IMMEDIATE`` is tried on the loop without waiting; if another
+process holds the write lock it is redone in the writer's thread, which
+waits for it. ``COMMIT`` (which may checkpoint the WAL) runs in the
+writer's thread. The statements in between — single-document reads and
+writes by primary key, each a few tens of microseconds once the transaction
+holds the write lock — run directly on the event loop: a hop to the thread
+and back costs far more than the statement, and it happens while the write
+lock is held, so under load those hops, not SQLite, set how many
+transactions per second a service can commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -29,27 +29,29 @@ from pathlib import Path
 from typing import TypeVar
 
 from casemesh.events import Envelope
-from casemesh.store.documents import apply_changes, check_new_document
 from casemesh.store.filters import Filter, Sort
 from casemesh.store.port import (
     Document,
     DocumentStore,
     DuplicateKey,
     Index,
-    NotFound,
     OutboxRecord,
     StoreError,
     StoreUnavailable,
     Transaction,
-    VersionConflict,
     check_collection,
 )
-from casemesh.store.sqlite_counting import IndexFields, count_rows, read_indexes
-from casemesh.store.sqlite_query import (
-    column,
-    find_statement,
-    icontains,
+from casemesh.store.sqlite_plan import (
+    CountHints,
+    Schema,
+    count_rows,
+    find_rows,
+    page_rows,
+    read_schema,
 )
+from casemesh.store.sqlite_query import column, icontains
+from casemesh.store.sqlite_side import create_registry, create_side, fold_or_null, side_of
+from casemesh.store.sqlite_transaction import SqliteTransaction, row_to_doc
 
 T = TypeVar("T")
 
@@ -57,6 +59,11 @@ T = TypeVar("T")
 # redone in the reader's thread, and how often (in SQLite VM steps) to look.
 QUICK_READ_SECONDS = 0.002
 PROGRESS_STEPS = 1000
+BUSY_TIMEOUT_MS = 30000
+EMITTED_KEPT = 10_000  # committed events kept in memory for the outbox relay
+# A query interrupted on the loop goes straight to the thread for this long.
+SLOW_READ_SECONDS = 60.0
+SLOW_READS_KEPT = 1024
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -65,8 +72,9 @@ def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.create_function("cm_icontains", 2, icontains, deterministic=True)
+    conn.create_function("cm_fold", 1, fold_or_null, deterministic=True)
     return conn
 
 
@@ -88,24 +96,31 @@ def _rollback_if_open(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def _key(kind: str, table: str, where: Filter | None) -> object:
+    """A read's name for the slow-read memory, or None when its filter cannot be a key."""
+    try:
+        hash(where)
+    except TypeError:
+        return None
+    return (kind, table, where)
+
+
+def _write_outbox(conn: sqlite3.Connection, events: list[Envelope]) -> list[int]:
+    """Insert the events in the outbox; their sequence numbers."""
+    seqs = []
+    for event in events:
+        text = event.model_dump_json()
+        cursor = conn.execute("INSERT INTO _outbox(envelope) VALUES (?)", (text,))
+        seqs.append(int(cursor.lastrowid or 0))
+    return seqs
+
+
 def _connect_quick(path: str) -> sqlite3.Connection:
     """The loop's read connection: never waits for a lock, never runs long (see _on_reader)."""
     conn = _connect(path)
     conn.execute("PRAGMA busy_timeout=0")
     conn.execute("PRAGMA query_only=1")
     return conn
-
-
-def _row_to_doc(row: tuple[str, int, str]) -> Document:
-    doc = json.loads(row[2])
-    doc["id"] = row[0]
-    doc["_version"] = row[1]
-    return doc
-
-
-def _dump(doc: Document) -> str:
-    body = {k: v for k, v in doc.items() if k != "_version"}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 class SqliteStore(DocumentStore):
@@ -121,9 +136,16 @@ class SqliteStore(DocumentStore):
         self._quick_deadline = 0.0
         self._write_lock = asyncio.Lock()
         self._tables: set[str] = set()
-        # table -> (index name, fields) of its expression indexes, for count's hint.
-        self._index_fields: dict[str, IndexFields] = {}
+        # table -> its indexes and side indexes, for the query planner (sqlite_plan).
+        self._schemas: dict[str, Schema] = {}
+        # What counts just found: the find of a page that usually follows plans with it.
+        self._counted = CountHints()
         self._commit_listeners: list[Callable[[], None]] = []
+        # seq -> event, for the outbox events this store committed and has not
+        # seen published yet (the relay reads them back; parsing is the cost).
+        self._emitted: dict[int, Envelope] = {}
+        # (collection, filter) -> until when reads of it skip the loop (see _on_reader).
+        self._slow: dict[object, float] = {}
 
     # -- plumbing -----------------------------------------------------------
 
@@ -135,13 +157,22 @@ class SqliteStore(DocumentStore):
         return await self._run(self._writer_thread, lambda: fn(conn))
 
     async def _on_reader(
-        self, fn: Callable[[sqlite3.Connection], T], collection: str | None = None
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        collection: str | None = None,
+        key: object = None,
     ) -> T:
         """Run the read ``fn``: on the loop if it is quick, else in the reader's thread.
 
         ``collection`` names the table ``fn`` reads; until the store has seen
         that table, the read goes to the thread (it may have to create it).
+        ``key`` names the query (collection and filter): one that was too slow
+        for the loop lately goes straight to the thread, instead of spending
+        the loop's time budget again before it gets there.
         """
+        reader = self._reader
+        if reader is not None and key is not None and self._slow.get(key, 0.0) > time.monotonic():
+            return await self._run(self._reader_thread, lambda: fn(reader))
         if self.path == ":memory:":
             return await self._on_writer(fn)  # a second in-memory connection is another db
         if self._writer is None:
@@ -156,7 +187,11 @@ class SqliteStore(DocumentStore):
             try:
                 return fn(self._quick)
             except sqlite3.OperationalError:
-                pass  # too slow for the loop (interrupted), or locked: the thread does it
+                # Too slow for the loop (interrupted), or locked: the thread does it.
+                if key is not None:
+                    self._slow[key] = time.monotonic() + SLOW_READ_SECONDS
+                    while len(self._slow) > SLOW_READS_KEPT:
+                        self._slow.pop(next(iter(self._slow)))
         conn = self._reader
         return await self._run(self._reader_thread, lambda: fn(conn))
 
@@ -187,6 +222,7 @@ class SqliteStore(DocumentStore):
             "name TEXT NOT NULL, scope TEXT NOT NULL, value INTEGER NOT NULL, "
             "PRIMARY KEY (name, scope))"
         )
+        create_registry(conn)
 
     def _ensure_table(self, conn: sqlite3.Connection, collection: str) -> str:
         table = "c_" + check_collection(collection)
@@ -207,16 +243,16 @@ class SqliteStore(DocumentStore):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._write_lock:
-            await self._on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
-            tx = _SqliteTransaction(self)
+            if not self._begin_now():
+                await self._on_writer(lambda c: c.execute("BEGIN IMMEDIATE"))
+            tx = SqliteTransaction(self)
             try:
                 yield tx
-                if tx.events:
-                    rows = [(e.model_dump_json(),) for e in tx.events]
-                    self._in_transaction(
-                        lambda c: c.executemany("INSERT INTO _outbox(envelope) VALUES (?)", rows)
-                    )
+                seqs = self._in_transaction(lambda c: _write_outbox(c, tx.events))
                 await self._on_writer(lambda c: c.execute("COMMIT"))
+                self._emitted.update(zip(seqs, tx.events, strict=True))
+                while len(self._emitted) > EMITTED_KEPT:
+                    self._emitted.pop(next(iter(self._emitted)))
             except BaseException:
                 # Runs after whatever the writer thread still had queued; a COMMIT
                 # whose caller was cancelled may have gone through, so roll back
@@ -229,15 +265,54 @@ class SqliteStore(DocumentStore):
             for listener in self._commit_listeners:
                 listener()
 
+    def _begin_now(self) -> bool:
+        """``BEGIN IMMEDIATE`` on the loop if the write lock is free; False if it must wait.
+
+        Within this store the asyncio lock already serialises transactions, so
+        the database's write lock is almost always free: taking it here saves
+        a round trip to the writer's thread. If another process holds it, the
+        thread waits for it instead (``busy_timeout``), off the loop.
+        """
+        conn = self._writer
+        if conn is None:
+            return False
+        with _mapped_errors():
+            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                return False
+            finally:
+                conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return True
+
     # -- reads --------------------------------------------------------------
 
     async def get(self, collection: str, doc_id: str) -> Document | None:
         def read(conn: sqlite3.Connection) -> Document | None:
             table = self._ensure_table(conn, collection)
             row = conn.execute(f"SELECT id, v, doc FROM {table} WHERE id = ?", (doc_id,)).fetchone()
-            return _row_to_doc(row) if row else None
+            return row_to_doc(row) if row else None
 
         return await self._on_reader(read, collection)
+
+    def _schema(self, conn: sqlite3.Connection, table: str) -> Schema:
+        schema = self._schemas.get(table)
+        if schema is None:
+            schema = self._schemas[table] = read_schema(conn, table)
+        return schema
+
+    def _planned(self, conn: sqlite3.Connection, table: str, plan: Callable[[Schema], T]) -> T:
+        try:
+            return plan(self._schema(conn, table))
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc) or table not in self._schemas:
+                raise
+            # An index went (dropped by hand?): forget what we knew, plan again.
+            self._schemas.pop(table, None)
+            return plan(self._schema(conn, table))
 
     async def find(
         self,
@@ -249,48 +324,93 @@ class SqliteStore(DocumentStore):
         limit: int | None = None,
     ) -> list[Document]:
         table = "c_" + check_collection(collection)
-        sql, params = find_statement(table, where, sort, skip, limit)
+
+        total = self._counted.get(table, where)
 
         def read(conn: sqlite3.Connection) -> list[Document]:
             self._ensure_table(conn, collection)
-            return [_row_to_doc(r) for r in conn.execute(sql, params).fetchall()]
+            rows, _ = self._planned(
+                conn,
+                table,
+                lambda schema: find_rows(conn, table, where, schema, sort, skip, limit, total),
+            )
+            return [row_to_doc(r) for r in rows]
 
-        return await self._on_reader(read, collection)
+        return await self._on_reader(read, collection, _key("find", table, where))
 
     async def count(self, collection: str, where: Filter | None = None) -> int:
         table = "c_" + check_collection(collection)
 
         def read(conn: sqlite3.Connection) -> int:
             self._ensure_table(conn, collection)
-            indexes = self._index_fields.get(table)
-            if indexes is None:
-                indexes = self._index_fields[table] = read_indexes(conn, table)
-            try:
-                return count_rows(conn, table, where, indexes)[0]
-            except sqlite3.OperationalError as exc:
-                if not indexes or "interrupted" in str(exc):
-                    raise
-                # An index went (dropped by hand?): forget what we knew, count without them.
-                self._index_fields.pop(table, None)
-                return count_rows(conn, table, where, [])[0]
+            return self._planned(
+                conn, table, lambda schema: count_rows(conn, table, where, schema)[0]
+            )
 
-        return await self._on_reader(read, collection)
+        total = await self._on_reader(read, collection, _key("count", table, where))
+        self._counted.put(table, where, total)
+        return total
+
+    async def find_page(
+        self,
+        collection: str,
+        where: Filter | None = None,
+        *,
+        sort: Sequence[Sort] = (),
+        skip: int = 0,
+        limit: int,
+    ) -> tuple[int, list[Document]]:
+        table = "c_" + check_collection(collection)
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list, list] | None:
+            self._ensure_table(conn, collection)
+            return self._planned(
+                conn, table, lambda schema: page_rows(conn, table, where, schema, sort, skip, limit)
+            )
+
+        key = _key("page", table, where)
+        found = await self._on_reader(read, collection, key) if limit > 0 else None
+        if found is None:  # no one pass answers both: the count, then the page
+            return await super().find_page(collection, where, sort=sort, skip=skip, limit=limit)
+        total, rows, _ = found
+        self._counted.put(table, where, total)
+        return total, [row_to_doc(r) for r in rows]
 
     async def ensure_indexes(self, collection: str, indexes: Sequence[Index]) -> None:
+        """Create the indexes (idempotent); multikey and text ones are filled from the documents.
+
+        A new multikey or text index reads every document of the collection
+        once, in one transaction (about a minute for a million cases).
+        """
+
         def create(conn: sqlite3.Connection) -> None:
             table = self._ensure_table(conn, collection)
             for index in indexes:
+                if index.kind != "plain":
+                    continue
                 cols = ", ".join(column(f) for f in index.fields)
                 unique = "UNIQUE " if index.unique else ""
                 name = f"{table}_{index.index_name}"
                 conn.execute(f"CREATE {unique}INDEX IF NOT EXISTS {name} ON {table} ({cols})")
-            self._index_fields.pop(table, None)  # read again, with these
+            sides = [side_of(table, index) for index in indexes if index.kind != "plain"]
+            if sides:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for side in sides:
+                        create_side(conn, side)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback_if_open(conn)
+                    raise
+            self._schemas.pop(table, None)  # read again, with these
 
         async with self._write_lock:
             try:
                 await self._on_writer(create)
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey(str(exc)) from exc
+            finally:
+                self._tables.clear()  # a rolled-back side index may have taken a table with it
 
     # -- outbox -------------------------------------------------------------
 
@@ -299,7 +419,11 @@ class SqliteStore(DocumentStore):
             rows = conn.execute(
                 "SELECT seq, envelope FROM _outbox ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
-            return [OutboxRecord(r[0], Envelope.model_validate_json(r[1])) for r in rows]
+            # Events this store committed are still at hand: no need to parse them again.
+            return [
+                OutboxRecord(seq, self._emitted.get(seq) or Envelope.model_validate_json(text))
+                for seq, text in rows
+            ]
 
         return await self._on_reader(read)
 
@@ -307,6 +431,8 @@ class SqliteStore(DocumentStore):
         if not seqs:
             return
         marks = [(s,) for s in seqs]
+        for seq in seqs:
+            self._emitted.pop(seq, None)
         async with self._write_lock:
             await self._on_writer(
                 lambda c: c.executemany("DELETE FROM _outbox WHERE seq = ?", marks)
@@ -327,121 +453,3 @@ class SqliteStore(DocumentStore):
             self._quick = self._reader = self._writer = None
         self._reader_thread.shutdown(wait=True)
         self._writer_thread.shutdown(wait=True)
-
-
-class _SqliteTransaction(Transaction):
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-        self.events: list[Envelope] = []
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return self._store._in_transaction(fn)
-
-    async def get(self, collection: str, doc_id: str) -> Document | None:
-        def read(conn: sqlite3.Connection) -> Document | None:
-            table = self._store._ensure_table(conn, collection)
-            row = conn.execute(f"SELECT id, v, doc FROM {table} WHERE id = ?", (doc_id,)).fetchone()
-            return _row_to_doc(row) if row else None
-
-        return await self._write(read)
-
-    async def insert(self, collection: str, doc: Document) -> Document:
-        doc_id = check_new_document(doc)
-        body = _dump(doc)
-
-        def write(conn: sqlite3.Connection) -> None:
-            table = self._store._ensure_table(conn, collection)
-            conn.execute(f"INSERT INTO {table}(id, v, doc) VALUES (?, 1, ?)", (doc_id, body))
-
-        try:
-            await self._write(write)
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(f"{collection}: {exc}") from exc
-        return {**json.loads(body), "_version": 1}
-
-    async def insert_many(self, collection: str, docs: Sequence[Document]) -> int:
-        """Insert new documents in one statement (bulk loading); how many were inserted.
-
-        An adapter extra, not part of the port: the same checks, JSON and
-        version 1 as ``insert``, without reading each document back. A
-        duplicate id raises DuplicateKey and, like any error, leaves the
-        transaction to roll back.
-        """
-        rows = [(check_new_document(doc), _dump(doc)) for doc in docs]
-
-        def write(conn: sqlite3.Connection) -> None:
-            table = self._store._ensure_table(conn, collection)
-            conn.executemany(f"INSERT INTO {table}(id, v, doc) VALUES (?, 1, ?)", rows)
-
-        try:
-            await self._write(write)
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(f"{collection}: {exc}") from exc
-        return len(rows)
-
-    async def update(
-        self,
-        collection: str,
-        doc_id: str,
-        changes: Document,
-        *,
-        expected_version: int | None = None,
-    ) -> Document:
-        current = await self.get(collection, doc_id)
-        if current is None:
-            if expected_version is not None:
-                raise VersionConflict(f"{collection}/{doc_id} no longer exists")
-            raise NotFound(f"{collection}/{doc_id}")
-        if expected_version is not None and current["_version"] != expected_version:
-            raise VersionConflict(
-                f"{collection}/{doc_id} is at version {current['_version']}, not {expected_version}"
-            )
-        updated = apply_changes(current, changes)
-        updated["_version"] = current["_version"] + 1
-        body = _dump(updated)
-
-        def write(conn: sqlite3.Connection) -> None:
-            table = self._store._ensure_table(conn, collection)
-            conn.execute(
-                f"UPDATE {table} SET v = ?, doc = ? WHERE id = ?",
-                (updated["_version"], body, doc_id),
-            )
-
-        try:
-            await self._write(write)
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateKey(f"{collection}: {exc}") from exc
-        return updated
-
-    async def delete(
-        self, collection: str, doc_id: str, *, expected_version: int | None = None
-    ) -> None:
-        def write(conn: sqlite3.Connection) -> int:
-            table = self._store._ensure_table(conn, collection)
-            if expected_version is None:
-                return conn.execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,)).rowcount
-            return conn.execute(
-                f"DELETE FROM {table} WHERE id = ? AND v = ?", (doc_id, expected_version)
-            ).rowcount
-
-        if await self._write(write) == 0:
-            if expected_version is not None:
-                raise VersionConflict(f"{collection}/{doc_id} changed or is gone")
-            raise NotFound(f"{collection}/{doc_id}")
-
-    async def next_value(self, counter: str, scope: str) -> int:
-        def bump(conn: sqlite3.Connection) -> int:
-            conn.execute(
-                "INSERT INTO _counters(name, scope, value) VALUES (?, ?, 1) "
-                "ON CONFLICT(name, scope) DO UPDATE SET value = value + 1",
-                (counter, scope),
-            )
-            row = conn.execute(
-                "SELECT value FROM _counters WHERE name = ? AND scope = ?", (counter, scope)
-            ).fetchone()
-            return int(row[0])
-
-        return await self._write(bump)
-
-    def emit(self, envelope: Envelope) -> None:
-        self.events.append(envelope)

@@ -8,12 +8,19 @@ import threading
 
 import pytest
 
+from casemesh.events import Envelope
 from casemesh.store import sqlite as sqlite_module
-from casemesh.store.filters import And, Contains, Eq, Exists, Has, In, Not, Or, Range
-from casemesh.store.port import DuplicateKey, Index
+from casemesh.store.filters import And, Contains, Eq, Exists, Has, In, Not, Or, Range, Sort
+from casemesh.store.port import DuplicateKey, Index, StoreError
 from casemesh.store.sqlite import SqliteStore
-from casemesh.store.sqlite_counting import _index_fields, count_rows, read_indexes
-from casemesh.store.sqlite_query import counting_terms, covering_index, filter_fields
+from casemesh.store.sqlite_counting import (
+    _index_fields,
+    counting_terms,
+    covering_index,
+    filter_fields,
+)
+from casemesh.store.sqlite_plan import count_rows, find_rows, read_schema
+from casemesh.store.sqlite_query import icontains
 
 
 @pytest.fixture
@@ -98,7 +105,7 @@ async def test_concurrent_transactions_stay_serial(sqlite_store):
 def statements(path, table: str, where) -> list[str]:
     with sqlite3.connect(path) as conn:
         conn.create_function("cm_icontains", 2, lambda a, b: 0)
-        return [sql for sql, _ in count_rows(conn, table, where, read_indexes(conn, table))[1]]
+        return [sql for sql, _ in count_rows(conn, table, where, read_schema(conn, table))[1]]
 
 
 class CommitHeldOpen:
@@ -272,3 +279,173 @@ def test_counting_terms_only_for_equalities_and_one_negation():
     assert counting_terms("t", Eq("ws", None), indexes) is None
     both = counting_terms("t", And(Eq("ws", "w"), Eq("pro", "p"), Not(Eq("status", 1))), indexes)
     assert both is None  # no index leads with ws, pro and status
+
+
+# -- multikey and text indexes: how SQLite answers with them ------------------------------
+
+SIDE_INDEXES = [
+    Index(("ws", "n")),
+    Index(("ws", "tags", "kind", "n"), array="tags"),
+    Index(("ws", "kind", "n", "title"), text=("title",)),
+]
+
+
+def tagged(count: int) -> list[dict]:
+    return [
+        {
+            "id": f"t{n:04d}",
+            "ws": "a",
+            "kind": ("open", "gone")[n % 2],
+            "n": n,
+            "tags": [f"u{n % 7}", f"u{n % 3}"],
+            "title": f"Order {n} for {'Initech' if n % 50 == 0 else 'Acme'}",
+        }
+        for n in range(count)
+    ]
+
+
+def plans(path, table: str, where, sort=(), limit=None) -> tuple[list[str], list[str]]:
+    """The statements count and find ran for ``where`` (straight on the file)."""
+    with sqlite3.connect(path) as conn:
+        conn.create_function("cm_icontains", 2, icontains)
+        schema = read_schema(conn, table)
+        counted = [sql for sql, _ in count_rows(conn, table, where, schema)[1]]
+        found = [sql for sql, _ in find_rows(conn, table, where, schema, sort, 0, limit)[1]]
+    return counted, found
+
+
+async def test_counts_over_side_indexes_read_no_document(sqlite_store, tmp_path):
+    await sqlite_store.ensure_indexes("things", SIDE_INDEXES)
+    async with sqlite_store.transaction() as tx:
+        await tx.insert_many("things", tagged(2000))
+    path = tmp_path / "store.db"
+    has = And(Eq("ws", "a"), Has("tags", "u1"), Not(Eq("kind", "gone")))
+    counted, _ = plans(path, "c_things", has)
+    assert counted == [counted[0]] and "s_things_mx_ws_tags_kind_n" in counted[0]
+    assert "doc" not in counted[0]
+    text = And(Eq("ws", "a"), Contains("title", "INITECH"), Not(Eq("kind", "gone")))
+    counted, found = plans(path, "c_things", text, [Sort("n", descending=True)], 5)
+    assert "MATCH" in counted[0] and "doc" not in counted[0]
+    assert "MATCH" in found[-1]  # 40 matches: the page is read from them, not walked
+    assert await sqlite_store.count("things", text) == 40
+    common = And(Eq("ws", "a"), Contains("title", "acme"))
+    _, found = plans(path, "c_things", common, [Sort("n", descending=True)], 5)
+    assert "MATCH" not in found[-1]  # most rows match: walking n's index is quicker
+    short = And(Eq("ws", "a"), Contains("title", "r 1"))  # a trigram, but with a space
+    assert await sqlite_store.count("things", short) == len(
+        [d for d in tagged(2000) if "r 1" in d["title"].casefold()]
+    )
+    page_total, page = await sqlite_store.find_page(
+        "things", text, sort=[Sort("n", descending=True)], limit=3
+    )
+    assert page_total == 40 and [d["n"] for d in page] == [1950, 1900, 1850]
+
+
+async def test_a_writer_without_cm_fold_fails_instead_of_skipping_the_text_index(
+    sqlite_store, tmp_path
+):
+    await sqlite_store.ensure_indexes("things", SIDE_INDEXES)
+    await sqlite_store.insert("things", tagged(1)[0])
+    with sqlite3.connect(tmp_path / "store.db") as other:
+        with pytest.raises(sqlite3.OperationalError, match="cm_fold"):
+            other.execute(
+                "INSERT INTO c_things(id, v, doc) VALUES ('x', 1, json_object('title', 'T'))"
+            )
+    assert await sqlite_store.count("things") == 1
+
+
+async def test_side_indexes_survive_vacuum_and_refuse_a_changed_definition(sqlite_store, tmp_path):
+    await sqlite_store.ensure_indexes("things", SIDE_INDEXES)
+    async with sqlite_store.transaction() as tx:
+        await tx.insert_many("things", tagged(300))
+    for n in range(0, 300, 3):
+        await sqlite_store.delete("things", f"t{n:04d}")
+    with sqlite3.connect(tmp_path / "store.db") as other:
+        other.execute("VACUUM")  # may renumber the documents' rowids
+    await sqlite_store.insert("things", {**tagged(1)[0], "id": "late", "title": "Initech late"})
+    expected = [d["id"] for d in await sqlite_store.find("things", Eq("ws", "a"))]
+    initech = [
+        i for i in expected if "initech" in (await sqlite_store.get("things", i))["title"].lower()
+    ]
+    found = await sqlite_store.find("things", And(Eq("ws", "a"), Contains("title", "initech")))
+    assert sorted(d["id"] for d in found) == sorted(initech) and "late" in initech
+    tagged_u5 = await sqlite_store.find("things", And(Eq("ws", "a"), Has("tags", "u5")))
+    assert all("u5" in d["tags"] for d in tagged_u5) and len(tagged_u5) == len(
+        [i for i in expected if "u5" in (await sqlite_store.get("things", i))["tags"]]
+    )
+    changed = Index(("ws", "kind", "n", "title"), text=("title",), name="tx_ws_kind_n_title")
+    await sqlite_store.ensure_indexes("things", [changed])  # the same definition: nothing to do
+    with pytest.raises(StoreError):
+        await sqlite_store.ensure_indexes(
+            "things", [Index(("ws", "title"), text=("title",), name="tx_ws_kind_n_title")]
+        )
+
+
+async def test_a_transaction_waits_for_another_process_holding_the_write_lock(
+    sqlite_store, tmp_path
+):
+    await sqlite_store.insert("people", people(1)[0])  # the writer exists: BEGIN tries the loop
+    other = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with sqlite_store.transaction() as tx:
+            await tx.insert("people", people(2)[1])
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not task.done()  # waiting in the writer's thread, not failed
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(task, 10)
+    assert await sqlite_store.count("people") == 2
+
+
+async def test_outbox_events_read_back_the_same_after_a_restart(tmp_path):
+    first = SqliteStore(tmp_path / "outbox.db")
+    events = [
+        Envelope(type="test.kept", version=1, source="t", workspace="w", data={"n": n})
+        for n in range(3)
+    ]
+    async with first.transaction() as tx:
+        for event in events:
+            tx.emit(event)
+    kept = [r.envelope for r in await first.outbox_pending()]
+    await first.close()
+    second = SqliteStore(tmp_path / "outbox.db")  # nothing in memory: parsed from the file
+    try:
+        assert [r.envelope for r in await second.outbox_pending()] == kept == events
+    finally:
+        await second.close()
+
+
+async def test_a_query_too_slow_for_the_loop_goes_straight_to_the_thread_next_time(
+    sqlite_store, monkeypatch
+):
+    async with sqlite_store.transaction() as tx:
+        await tx.insert_many("people", people(300))
+    where = And(Eq("ws", "a"), Contains("name", "1"))
+    expected = await sqlite_store.count("people", where)
+    quick = sqlite_store._quick
+    tried = []
+
+    class Watched:
+        """The loop's read connection, counting the reads tried on it."""
+
+        def execute(self, *args):
+            tried.append(args[0])
+            return quick.execute(*args)
+
+        def __getattr__(self, name):
+            return getattr(quick, name)
+
+    sqlite_store._quick = Watched()
+    monkeypatch.setattr(sqlite_module, "QUICK_READ_SECONDS", -1.0)  # interrupt every read
+    assert await sqlite_store.count("people", where) == expected  # the loop, then the thread
+    assert tried
+    before = len(tried)
+    assert await sqlite_store.count("people", where) == expected
+    assert len(tried) == before  # straight to the thread: the loop was not tried again
+    assert await sqlite_store.count("people", And(Eq("ws", "b"), Contains("name", "2"))) > 0
+    assert len(tried) > before  # another query still tries the loop first
+    sqlite_store._quick = quick

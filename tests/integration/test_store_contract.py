@@ -259,3 +259,155 @@ async def test_events_passed_to_single_writes_land_in_outbox(store):
 
 async def test_ping_answers(store):
     await store.ping()
+
+
+# -- multikey and text indexes ------------------------------------------------------------
+
+CASES = [
+    {
+        "id": f"k{n:02d}",
+        "ws": "a" if n % 4 else "b",
+        "status": ("OPEN", "DONE", "GONE")[n % 3],
+        "pro": f"p{n % 3}",
+        "n": n,
+        "members": [f"u{(n + k) % 5}" for k in range(n % 4)],
+        "title": ("Initech: laptop", "Acme (order 3)", "Zoë Ärger", "globex", "x")[n % 5]
+        + f" #{n}",
+        "task": {"title": ("Review", "Payment", "INITECH check", None)[n % 4]},
+    }
+    for n in range(40)
+]
+CASE_INDEXES = [
+    Index(("ws", "n")),
+    Index(("ws", "pro", "status", "n")),
+    Index(("ws", "members", "status", "pro", "n"), array="members"),
+    Index(
+        ("ws", "status", "pro", "members", "n", "title", "task.title"), text=("title", "task.title")
+    ),
+]
+
+
+def search(text: str):
+    return Or(Contains("title", text), Contains("task.title", text))
+
+
+SIDE_FILTERS = [
+    And(Eq("ws", "a"), Has("members", "u1")),
+    And(Eq("ws", "a"), Has("members", "u1"), Not(Eq("status", "GONE"))),
+    And(Eq("ws", "a"), Not(Eq("status", "GONE")), Or(Has("members", "u2"), In("pro", ("p1",)))),
+    And(Eq("ws", "a"), Has("members", "u1"), Has("members", "u2")),
+    And(Eq("ws", "a"), Not(Has("members", "u3"))),
+    Has("members", "u4"),
+    And(Eq("ws", "a"), search("initech")),
+    And(Eq("ws", "a"), Not(Eq("status", "GONE")), search("INITECH")),
+    And(Eq("ws", "a"), search("ech"), Or(Has("members", "u0"), In("pro", ("p2",)))),
+    And(Eq("ws", "b"), Contains("title", "zoË ä")),
+    And(Eq("ws", "a"), search("in")),  # shorter than a trigram
+    And(Eq("ws", "a"), search("(order 3)")),
+    And(Eq("ws", "a"), search("nothing like it")),
+    And(Eq("ws", "a"), Has("members", "u1"), search("laptop")),
+]
+
+
+async def same_answers(store, indexed: str, plain: str) -> None:
+    """Every filter finds and counts the same documents in both collections."""
+    for where in SIDE_FILTERS:
+        expected = await store.find(plain, where, sort=[Sort("n", descending=True)])
+        got = await store.find(indexed, where, sort=[Sort("n", descending=True)])
+        assert [d["id"] for d in got] == [d["id"] for d in expected], where
+        page = await store.find(indexed, where, sort=[Sort("n")], skip=1, limit=3)
+        assert [d["id"] for d in page] == sorted(d["id"] for d in expected)[1:4], where
+        total, page = await store.find_page(indexed, where, sort=[Sort("n")], skip=1, limit=3)
+        assert (total, [d["id"] for d in page]) == (
+            len(expected),
+            sorted(d["id"] for d in expected)[1:4],
+        ), where
+        by_title = [Sort("title", descending=True)]  # a field no side table sorts by
+        got = await store.find(indexed, where, sort=by_title, limit=4)
+        assert got == await store.find(plain, where, sort=by_title, limit=4), where
+        assert await store.count(indexed, where) == len(expected), where
+
+
+async def test_multikey_and_text_indexes_answer_like_the_documents(store):
+    await store.ensure_indexes("indexed", CASE_INDEXES)
+    for case in CASES[:30]:
+        await store.insert("indexed", case)
+        await store.insert("plain", case)
+    await same_answers(store, "indexed", "plain")
+    # Known answers, so that both collections being wrong the same way fails too.
+    initech = And(Eq("ws", "a"), search("initech"))
+    expected = sorted(
+        c["id"]
+        for c in CASES[:30]
+        if c["ws"] == "a"
+        and ("initech" in c["title"].lower() or "initech" in (c["task"]["title"] or "").lower())
+    )
+    assert sorted(d["id"] for d in await store.find("indexed", initech)) == expected
+    assert len(expected) > 5
+    u1 = sorted(c["id"] for c in CASES[:30] if c["ws"] == "a" and "u1" in c["members"])
+    assert sorted(d["id"] for d in await store.find("indexed", SIDE_FILTERS[0])) == u1
+
+
+async def test_multikey_and_text_indexes_follow_updates_deletes_and_rollbacks(store):
+    for case in CASES:
+        await store.insert("indexed", case)
+        await store.insert("plain", case)
+    await store.ensure_indexes("indexed", CASE_INDEXES)  # over documents already there
+    await store.ensure_indexes("indexed", CASE_INDEXES)  # and again: nothing changes
+    await same_answers(store, "indexed", "plain")
+    changes = [
+        ("k01", {"members": ["u1", "u2"], "status": "OPEN"}),
+        ("k02", {"title": "now Initech too", "task.title": "done"}),
+        ("k05", {"members": [], "pro": "p1"}),
+        ("k06", {"ws": "b"}),
+        ("k07", {"task": {"title": "initech again"}}),
+    ]
+    for doc_id, change in changes:
+        for collection in ("indexed", "plain"):
+            await store.update(collection, doc_id, change)
+    for collection in ("indexed", "plain"):
+        await store.delete(collection, "k09")
+    await same_answers(store, "indexed", "plain")
+    with pytest.raises(DuplicateKey):
+        async with store.transaction() as tx:
+            await tx.update("indexed", "k10", {"members": ["u9"], "title": "initech rollback"})
+            await tx.insert("indexed", {"id": "k11"})
+    assert await store.count("indexed", Has("members", "u9")) == 0
+    assert await store.count("indexed", And(Eq("ws", "a"), search("rollback"))) == 0
+    await same_answers(store, "indexed", "plain")
+
+
+async def test_text_index_folds_case_as_casefold_does(store):
+    await store.ensure_indexes("texts", [Index(("ws", "t"), text=("t",))])
+    await store.insert("texts", {"id": "1", "ws": "a", "t": "Straße in Köln"})
+    await store.insert("texts", {"id": "2", "ws": "a", "t": "STRASSE IN KÖLN"})
+    await store.insert("texts", {"id": "3", "ws": "a", "t": 42})
+    await store.insert("texts", {"id": "4", "ws": "a"})
+    for text in ("strasse in", "STRAßE", "köln", "KÖLN"):
+        found = await store.find("texts", And(Eq("ws", "a"), Contains("t", text)))
+        assert sorted(d["id"] for d in found) == ["1", "2"], text
+        assert await store.count("texts", And(Eq("ws", "a"), Contains("t", text))) == 2
+    assert await store.count("texts", Contains("t", "42")) == 0  # a number is not text
+    assert await store.get("texts", "1") == {
+        "id": "1",
+        "ws": "a",
+        "t": "Straße in Köln",
+        "_version": 1,
+    }
+
+
+def test_index_kinds_are_checked():
+    assert Index(("ws", "tags"), array="tags").kind == "array"
+    assert Index(("ws", "title"), text=("title",)).kind == "text"
+    assert Index(("ws",)).kind == "plain"
+    assert Index(("ws", "tags"), array="tags").index_name == "mx_ws_tags"
+    for bad in (
+        lambda: Index(("ws",), array="tags"),
+        lambda: Index(("ws",), text=("title",)),
+        lambda: Index(("ws", "tags"), array="tags", text=("ws",)),
+        lambda: Index(("ws", "tags"), unique=True, array="tags"),
+        lambda: Index(("ws", "ws")),
+        lambda: Index(()),
+    ):
+        with pytest.raises(ValueError):
+            bad()

@@ -21,6 +21,7 @@ from casemesh.events.cases import (
 )
 from casemesh.identity import Identity
 from services.cases.cases.people_view import people, person
+from services.cases.definitions.model import ProcessDefinition
 
 if TYPE_CHECKING:
     from services.cases.cases.workflow import Workflow
@@ -36,9 +37,15 @@ def task_ref(delegation: dict) -> TaskRef:
     )
 
 
-async def _context(flow: Workflow, case: dict, extra: list[str]) -> tuple[dict, dict]:
-    """The directory records needed, and the fields every case event has."""
-    definition = await flow.definitions.get(case["workspace"], case["pro_uid"])
+async def _context(
+    flow: Workflow, case: dict, extra: list[str], definition: ProcessDefinition | None = None
+) -> tuple[dict, dict]:
+    """The directory records needed, and the fields every case event has.
+
+    ``definition``: the case's process, when the caller has it already.
+    """
+    if definition is None:
+        definition = await flow.definitions.get(case["workspace"], case["pro_uid"])
     supervisors = list(definition.supervisors) if definition else []
     if definition and definition.supervisor_groups:
         supervisors += sorted(
@@ -97,10 +104,14 @@ def _assignments(flow, case, users, common, delegations, by: Identity | None) ->
 
 
 async def case_created(
-    flow: Workflow, who: Identity, case: dict, delegations: list[dict]
+    flow: Workflow,
+    who: Identity,
+    case: dict,
+    delegations: list[dict],
+    definition: ProcessDefinition | None = None,
 ) -> list[Envelope]:
     pool = [u for d in delegations for u in d.get("pool", ())]
-    users, common = await _context(flow, case, [who.user_uid, *pool])
+    users, common = await _context(flow, case, [who.user_uid, *pool], definition)
     created = CaseCreated(
         **common, created_by=person(who.user_uid, users), tasks=[task_ref(d) for d in delegations]
     )
@@ -108,10 +119,16 @@ async def case_created(
 
 
 async def case_routed(
-    flow, who: Identity, case, finished, created, completed: bool
+    flow,
+    who: Identity,
+    case,
+    finished,
+    created,
+    completed: bool,
+    definition: ProcessDefinition | None = None,
 ) -> list[Envelope]:
     pool = [u for d in created for u in d.get("pool", ())]
-    users, common = await _context(flow, case, [who.user_uid, *pool])
+    users, common = await _context(flow, case, [who.user_uid, *pool], definition)
     events = [
         _wrap(
             flow,

@@ -8,9 +8,10 @@ case fields, so a sort name maps to a field of each through one table.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from casemesh.store.filters import And, Contains, Eq, Filter, Not, Or, Range, Sort
 from casemesh.web.errors import ApiError
@@ -18,7 +19,8 @@ from services.cases.cases import records
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 10_000
-DEFAULT_SORT = "APP_CACHE_VIEW.APP_NUMBER"
+SORT_PREFIX = "APP_CACHE_VIEW."
+DEFAULT_SORT = SORT_PREFIX + "APP_NUMBER"
 
 # ProcessMaker sort name -> (field in a delegation row, field in a case document).
 SORT_FIELDS: dict[str, tuple[str, str]] = {
@@ -36,120 +38,127 @@ SORT_FIELDS: dict[str, tuple[str, str]] = {
     "DEL_INIT_DATE": ("init_date", "current.init_date"),
     "USR_UID": ("usr_uid", "current.usr_uid"),
 }
-ADVANCED_STATUSES = ("TO_DO", "DRAFT", "PAUSED", "CANCELLED", "COMPLETED", "UNASSIGNED")
-_UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+AdvancedStatus = Literal["", "TO_DO", "DRAFT", "PAUSED", "CANCELLED", "COMPLETED", "UNASSIGNED"]
+ADVANCED_STATUSES = get_args(AdvancedStatus)[1:]
+OPTIONAL_UID = r"^([A-Za-z0-9_-]{1,64})?$"
+OPTIONAL_DATE = r"^([0-9]{4}-[0-9]{2}-[0-9]{2})?$"
 
 
-@dataclass(frozen=True)
-class ListQuery:
-    start: int = 1
-    limit: int = DEFAULT_LIMIT
-    sort_name: str = DEFAULT_SORT
-    descending: bool = True
-    cat_uid: str = ""
-    pro_uid: str = ""
-    search: str = ""
-    # Advanced search only.
-    app_status: str = ""
-    usr_uid: str = ""
-    date_from: str = ""
-    date_to: str = ""
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+class ListQuery(BaseModel):
+    """The query of every case list; an empty parameter means its default."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    start: int = Field(1, ge=0, le=100_000_000, description="1-based; 0 also means the first")
+    limit: int = Field(DEFAULT_LIMIT, ge=0, le=MAX_LIMIT, description="0: only the total")
+    sort: str = Field(
+        DEFAULT_SORT,
+        max_length=64,
+        description="A sort column, case-insensitive, with or without APP_CACHE_VIEW.",
+        json_schema_extra={"enum": [SORT_PREFIX + name for name in SORT_FIELDS]},
+    )
+    dir: Literal["ASC", "DESC"] = Field("DESC", description="case-insensitive")
+    cat_uid: str = Field("", pattern=OPTIONAL_UID)
+    pro_uid: str = Field("", pattern=OPTIONAL_UID)
+    search: str = Field("", max_length=200, description="in the case title or the task title")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
+
+    _dir = field_validator("dir", mode="before")(_upper)
+
+    @field_validator("sort")
+    @classmethod
+    def _known_sort(cls, value: str) -> str:
+        if value.upper().removeprefix(SORT_PREFIX) not in SORT_FIELDS:
+            allowed = ", ".join(SORT_PREFIX + name for name in SORT_FIELDS)
+            raise ValueError(f"Allowed: {allowed}")
+        return value
+
+    @property
+    def sort_name(self) -> str:
+        return self.sort
+
+    @property
+    def descending(self) -> bool:
+        return self.dir == "DESC"
 
     @property
     def skip(self) -> int:
         return max(self.start - 1, 0)  # start 0 and 1 both mean the first case
 
-    def sort(self, source: int) -> list[Sort]:
+    def sort_keys(self, source: int) -> list[Sort]:
         """Sort keys for ``source`` 0 (delegation rows) or 1 (case documents)."""
-        key = self.sort_name.upper().removeprefix("APP_CACHE_VIEW.")
+        key = self.sort.upper().removeprefix(SORT_PREFIX)
         field = SORT_FIELDS[key][source]
         return [Sort(field, self.descending), Sort("app_number", self.descending)]
 
-    def page(self, total: int, data: list[dict], *, advanced: bool = False) -> dict:
+    def page(self, total: int, data: list[dict]) -> dict:
         """The seed's page object around ``data``."""
         page = {
             "total": total,
             "start": max(self.start, 1),
             "limit": self.limit,
-            "sort": self.sort_name.lower(),
+            "sort": self.sort.lower(),
             "dir": "desc" if self.descending else "asc",
             "cat_uid": self.cat_uid,
             "pro_uid": self.pro_uid,
             "search": self.search,
         }
-        if advanced:
-            page |= {
-                "app_status": self.app_status,
-                "usr_uid": self.usr_uid,
-                "date_from": self.date_from,
-                "date_to": self.date_to,
-            }
+        page |= self._page_extra()
         page["data"] = data
         return page
 
-
-def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name, "")
-    if raw == "":
-        return default
-    if not re.fullmatch(r"\d{1,9}", raw):
-        raise ApiError(400, f"Invalid value for ${name}: '{raw}'. It must be a whole number")
-    value = int(raw)
-    if value < low or value > high:
-        raise ApiError(400, f"Invalid value for ${name}: '{raw}'. It must be {low}..{high}")
-    return value
+    def _page_extra(self) -> dict:
+        return {}
 
 
-def _uid(params: dict[str, str], name: str) -> str:
-    raw = params.get(name, "")
-    if raw and not _UID.match(raw):
-        raise ApiError(400, f"Invalid value for ${name}: '{raw}'")
-    return raw
+class AdvancedListQuery(ListQuery):
+    """``/cases/advanced-search``: the common filters plus status, user and dates."""
 
+    app_status: AdvancedStatus = Field("", description="case-insensitive")
+    usr_uid: str = Field("", pattern=OPTIONAL_UID)
+    date_from: str = Field("", pattern=OPTIONAL_DATE, description="YYYY-MM-DD")
+    date_to: str = Field("", pattern=OPTIONAL_DATE, description="YYYY-MM-DD")
 
-def _date(params: dict[str, str], name: str) -> str:
-    raw = params.get(name, "")
-    if not raw:
-        return ""
-    try:
-        date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, f"Invalid value for ${name}: '{raw}'. Use YYYY-MM-DD") from None
-    return raw
+    _status = field_validator("app_status", mode="before")(_upper)
+
+    @field_validator("date_from", "date_to")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        if value:
+            date.fromisoformat(value)  # ValueError: not a date of the calendar
+        return value
+
+    def _page_extra(self) -> dict:
+        return {
+            "app_status": self.app_status,
+            "usr_uid": self.usr_uid,
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+        }
 
 
 def parse_query(params: dict[str, str], *, advanced: bool = False) -> ListQuery:
-    sort_name = params.get("sort", "") or DEFAULT_SORT
-    if sort_name.upper().removeprefix("APP_CACHE_VIEW.") not in SORT_FIELDS:
-        allowed = ", ".join(f"APP_CACHE_VIEW.{name}" for name in SORT_FIELDS)
-        raise ApiError(400, f"Invalid value for $sort: '{sort_name}'. Allowed: {allowed}")
-    direction = (params.get("dir", "") or "DESC").upper()
-    if direction not in ("ASC", "DESC"):
-        raise ApiError(400, f"Invalid value for $dir: '{params['dir']}'. Use ASC or DESC")
-    search = params.get("search", "")
-    if len(search) > 200:
-        raise ApiError(400, "Invalid value for $search: at most 200 characters")
-    query = ListQuery(
-        start=_int(params, "start", 1, 0, 100_000_000),
-        limit=_int(params, "limit", DEFAULT_LIMIT, 0, MAX_LIMIT),
-        sort_name=sort_name,
-        descending=direction == "DESC",
-        cat_uid=_uid(params, "cat_uid"),
-        pro_uid=_uid(params, "pro_uid"),
-        search=search,
-    )
-    if not advanced:
-        return query
-    status = params.get("app_status", "").upper()
-    if status and status not in ADVANCED_STATUSES:
-        raise ApiError(400, f"Invalid value for $app_status: '{params['app_status']}'")
-    return replace(
-        query,
-        app_status=status,
-        usr_uid=_uid(params, "usr_uid"),
-        date_from=_date(params, "date_from"),
-        date_to=_date(params, "date_to"),
-    )
+    """Validate a list's query; errors read as ProcessMaker's "Invalid value for $name"."""
+    model = AdvancedListQuery if advanced else ListQuery
+    try:
+        return model.model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first.get("loc", ())) or "query"
+        message = first.get("msg", "invalid").removeprefix("Value error, ")
+        raise ApiError(
+            400, f"Invalid value for ${name}: '{params.get(name, '')}'. {message}"
+        ) from None
 
 
 def common_filter(query: ListQuery, source: int) -> list[Filter]:

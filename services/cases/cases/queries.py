@@ -74,12 +74,9 @@ async def list_cases(
                 visible.append(In("pro_uid", processes))
             base.append(Or(*visible))
     where = And(*base, *common_filter(query, source))
-    total = await flow.store.count(collection, where)
-    docs = []
-    if query.limit:
-        docs = await flow.store.find(
-            collection, where, sort=query.sort(source), skip=query.skip, limit=query.limit
-        )
+    total, docs = await flow.store.find_page(
+        collection, where, sort=query.sort_keys(source), skip=query.skip, limit=query.limit
+    )
     pairs = [(d, d) if source == DELEGATION_ROWS else (d, d["current"]) for d in docs]
     uids = {u for _, row in pairs for u in (row.get("usr_uid"), row.get("previous_usr_uid")) if u}
     users = await flow.people.users(who.workspace, uids)

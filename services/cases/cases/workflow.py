@@ -170,7 +170,7 @@ class Workflow:
             await tx.insert(records.DELEGATIONS, {**delegation, **case_fields(case)})
             if due is not None:
                 await tx.insert(TIMERS, _overdue_timer(case, delegation))
-            for event in await announce.case_created(self, who, case, [delegation]):
+            for event in await announce.case_created(self, who, case, [delegation], definition):
                 tx.emit(event)
         return {"app_uid": app_uid, "app_number": number}
 
@@ -277,7 +277,7 @@ class Workflow:
             case["finished_at"] = case["updated_at"]
         case["current"] = _current(max(still_open or finished, key=lambda d: d["del_index"]))
         change.events = await announce.case_routed(
-            self, who, case, finished, created, outcome.completed
+            self, who, case, finished, created, outcome.completed, definition
         )
         await self._commit(change)
 
