@@ -25,11 +25,14 @@ def millis(moment: datetime) -> int:
 
 
 def parse(stored: str) -> datetime:
-    return datetime.strptime(stored, STORED).replace(tzinfo=UTC)
+    # fromisoformat is C code, ~50x faster than strptime (lists show 25+ times per request).
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
 def pm_date(stored: str) -> str:
     """ProcessMaker's ``YYYY-MM-DD HH:MM:SS``."""
+    if len(stored) == 27 and stored[10] == "T" and stored[26] == "Z":
+        return f"{stored[:10]} {stored[11:19]}"  # already UTC, as stored: cut, do not parse
     return parse(stored).strftime(PM_FORMAT)
 
 
@@ -43,9 +46,15 @@ def from_millis(ms: int) -> datetime:
 
 
 def read_timestamp(text: str) -> datetime:
-    """A client's date or date-time (ISO, space or ``T``, optional zone; naive is UTC)."""
+    """A client's date or date-time (ISO, space or ``T``, optional zone; naive is UTC).
+
+    ValueError when it is not one, or when it falls outside what UTC can hold.
+    """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     moment = datetime.fromisoformat(value)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r} is out of range") from None

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 
 from casemesh.events import Envelope
 from casemesh.store.filters import Filter, Sort
-from casemesh.store.port import Document, DocumentStore, Index
+from casemesh.store.port import Document, DocumentStore, Index, VersionConflict
+from casemesh.web.errors import ApiError
 
 ENTRIES = "entries"
 # Uniqueness comes from ids (``update:{n}``, ``transition:{event id}``), not from
@@ -85,11 +86,14 @@ class Entries:
         return saved
 
     async def change(self, doc: Document, changes: Document, *events: Envelope) -> Document:
-        """Apply ``changes`` if nobody changed ``doc`` since it was read (else VersionConflict)."""
-        async with self.store.transaction() as tx:
-            saved = await tx.update(
-                ENTRIES, doc["id"], changes, expected_version=doc.get("_version")
-            )
-            for e in events:
-                tx.emit(e)
+        """Apply ``changes`` if nobody changed ``doc`` since it was read (else a 409)."""
+        try:
+            async with self.store.transaction() as tx:
+                saved = await tx.update(
+                    ENTRIES, doc["id"], changes, expected_version=doc.get("_version")
+                )
+                for e in events:
+                    tx.emit(e)
+        except VersionConflict:
+            raise ApiError(409, "it was changed meanwhile; read it again and retry") from None
         return saved

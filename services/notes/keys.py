@@ -9,6 +9,9 @@ from aiohttp import web
 if TYPE_CHECKING:
     from services.notes.casefacts import CasesClient
     from services.notes.entries import Entries
+    from services.notes.facts_cache import FactsCache
 
 ENTRIES: web.AppKey[Entries] = web.AppKey("entries")
 CASES: web.AppKey[CasesClient] = web.AppKey("cases_client")
+# Case facts for read paths, kept briefly and dropped by case events (see facts_cache).
+FACTS: web.AppKey[FactsCache] = web.AppKey("case_facts")

@@ -4,14 +4,19 @@
     GET  /api/1.0/{workspace}/cases/{app_uid}/notes/paged  the seed's page object
     POST /api/1.0/{workspace}/cases/{app_uid}/note         200, no body
 
+The body of a new note is ``NoteBody`` (JSON, form or multipart fields).
+
 Errors are ProcessMaker's ``{"error": {"code": 400, "message": "Bad Request: …"}}``.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Literal
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from casemesh.events.notes import NoteCreated, preview
 from casemesh.identity import Identity, caller
@@ -21,7 +26,8 @@ from casemesh.web.keys import RUNTIME
 from services.notes import clock, rights
 from services.notes.casefacts import CaseFacts
 from services.notes.entries import NOTE
-from services.notes.keys import CASES, ENTRIES
+from services.notes.fields import problems
+from services.notes.keys import CASES, ENTRIES, FACTS
 from services.notes.pm_query import NotesQuery, parse_notes_query
 
 BASE = "/api/1.0/{workspace}/cases/{app_uid}"
@@ -44,11 +50,17 @@ def note_view(doc: dict) -> dict:
     }
 
 
-async def _case(request: web.Request, who: Identity) -> CaseFacts:
+async def _case(
+    request: web.Request, who: Identity, reading: Callable[[CaseFacts], bool] | None = None
+) -> CaseFacts:
+    """The case's facts; for a read (``reading`` decides it) they may come from the cache."""
     app_uid = request.match_info["app_uid"]
     if request.match_info["workspace"] != who.workspace:
         raise ApiError(401, "Unauthorized")
-    facts = await request.app[CASES].by_uid(app_uid)
+    if reading is None:
+        facts = await request.app[CASES].by_uid(app_uid)
+    else:
+        facts = await request.app[FACTS].read(app_uid, reading)
     if facts is None or facts.workspace != who.workspace:
         raise ApiError(400, f"The application with $app_uid: '{app_uid}' does not exist.")
     return facts
@@ -57,22 +69,31 @@ async def _case(request: web.Request, who: Identity) -> CaseFacts:
 async def _readable(request: web.Request) -> tuple[Identity, CaseFacts, NotesQuery]:
     who = caller(request)
     query = parse_notes_query(request.query)
-    facts = await _case(request, who)
+    facts = await _case(request, who, lambda f: rights.can_read_notes(who, f))
     if not rights.can_read_notes(who, facts):
         raise ApiError(400, NO_PERMISSION)
     return who, facts, query
 
 
-async def _page(request: web.Request, facts: CaseFacts, query: NotesQuery) -> tuple[int, list]:
+async def _page(
+    request: web.Request, facts: CaseFacts, query: NotesQuery, *, counted: bool = True
+) -> tuple[int, list]:
+    """The total (if ``counted``) and the page of notes."""
     entries = request.app[ENTRIES]
     where = query.where(facts.workspace, facts.app_uid)
     docs = await entries.find(where, sort=query.order(), skip=query.start, limit=query.limit)
-    return await entries.count(where), [note_view(d) for d in docs]
+    if not counted:
+        total = len(docs)
+    elif len(docs) < query.limit and (docs or query.start == 0):
+        total = query.start + len(docs)  # the last page: what precedes it and what is on it
+    else:
+        total = await entries.count(where)
+    return total, [note_view(d) for d in docs]
 
 
 async def list_notes(request: web.Request) -> web.Response:
     _who, facts, query = await _readable(request)
-    _total, data = await _page(request, facts, query)
+    _total, data = await _page(request, facts, query, counted=False)
     return web.json_response(data)
 
 
@@ -82,23 +103,37 @@ async def paged_notes(request: web.Request) -> web.Response:
     return web.json_response(query.page(total, data))
 
 
-def _content(fields: dict) -> tuple[str, bool]:
-    text = fields.get("note_content")
-    if not isinstance(text, str) or not text.strip():
-        raise ApiError(400, "Invalid value for $note_content: the note must not be empty")
-    if len(text) > MAX_NOTE:
-        raise ApiError(400, f"Invalid value for $note_content: at most {MAX_NOTE} characters")
-    raw = fields.get("send_mail", 0)
-    if raw in (0, 1, "0", "1", "", True, False):
-        return text, raw in (1, "1", True)
-    raise ApiError(400, "Invalid value for $send_mail: use 0 or 1")
+class NoteBody(BaseModel):
+    """A new case note: its text and whether to e-mail the case's participants."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    note_content: str = Field(
+        min_length=1, max_length=MAX_NOTE, pattern=r"\S", description="The note (plain text)."
+    )
+    send_mail: Literal[0, 1, "0", "1", ""] | StrictBool = Field(
+        0, description="1 to e-mail the note to the case's participants."
+    )
+
+    @property
+    def mail(self) -> bool:
+        return self.send_mail in (1, "1", True)
+
+
+def _content(fields: dict) -> NoteBody:
+    try:
+        return NoteBody.model_validate(fields)
+    except ValidationError as exc:
+        where, message, _value = problems(exc)[0]
+        raise ApiError(400, f"Invalid value for ${where.split('.')[0]}: {message}") from None
 
 
 async def create_note(request: web.Request) -> web.Response:
     who = caller(request)
     fields = await read_fields(request)
     assert isinstance(fields, dict)
-    text, send_mail = _content(fields)
+    body = _content(fields)
+    text, send_mail = body.note_content, body.mail
     facts = await _case(request, who)
     if not rights.can_create_note(who, facts):
         raise ApiError(400, NO_PERMISSION)

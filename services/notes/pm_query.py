@@ -1,40 +1,59 @@
-"""ProcessMaker case-note list parameters, parsed and turned into typed filters.
+"""ProcessMaker case-note list parameters: one pydantic model, checked and turned into filters.
 
 ``start`` is an offset (0 = the first note), ``limit`` 25 by default,
 ``sort`` one of the allow-listed ``APP_NOTES`` fields, ``dir`` asc/desc
 (default desc), ``usr_uid``, ``date_from`` (inclusive) and ``date_to``
 (exclusive) as ``YYYY-MM-DD``, ``search`` a case-insensitive substring of
-the note's content.
+the note's content. A blank parameter reads as absent.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from casemesh.store.filters import And, Contains, Eq, Filter, Range, Sort
 from casemesh.web.errors import ApiError
 from services.notes.entries import NOTE
+from services.notes.fields import (
+    DATE_PATTERN,
+    blank_means_absent,
+    non_blank,
+    problems,
+    query_int,
+    query_values,
+)
 
 SORT_FIELDS = {"APP_NOTES.NOTE_DATE": "at", "APP_NOTES.USR_UID": "author"}
 DEFAULT_SORT = "APP_NOTES.NOTE_DATE"
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 10_000
+MAX_START = 100_000_000
 MAX_SEARCH = 500
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+Start = query_int(ge=0, le=MAX_START)
+Limit = query_int(ge=0, le=MAX_LIMIT)
 
 
-@dataclass(frozen=True)
-class NotesQuery:
-    start: int = 0
-    limit: int = DEFAULT_LIMIT
-    sort: str = DEFAULT_SORT
-    dir: str = "DESC"
-    usr_uid: str = ""
-    date_from: str = ""
-    date_to: str = ""
-    search: str = ""
+class NotesQuery(BaseModel):
+    """The query of ``GET …/cases/{app_uid}/notes`` and ``…/notes/paged``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", json_schema_extra=blank_means_absent)
+
+    start: Start = Field(0, description="Offset of the first note.")
+    limit: Limit = Field(DEFAULT_LIMIT, description="Notes per page.")
+    sort: Literal["APP_NOTES.NOTE_DATE", "APP_NOTES.USR_UID"] = DEFAULT_SORT
+    dir: Literal["ASC", "DESC", "asc", "desc"] = Field("DESC", description="Sort direction.")
+    usr_uid: str = Field("", description="Only the notes of this author.")
+    date_from: str | None = Field(None, pattern=DATE_PATTERN, description="YYYY-MM-DD, inclusive.")
+    date_to: str | None = Field(None, pattern=DATE_PATTERN, description="YYYY-MM-DD, exclusive.")
+    search: str = Field("", max_length=MAX_SEARCH, description="Text the note contains.")
+
+    @field_validator("dir")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
 
     def where(self, workspace: str, app_uid: str) -> Filter:
         parts: list[Filter] = [Eq("workspace", workspace), Eq("app_uid", app_uid), Eq("kind", NOTE)]
@@ -59,50 +78,18 @@ class NotesQuery:
             "sort": self.sort,
             "dir": self.dir,
             "usr_uid": self.usr_uid,
-            "date_to": self.date_to,
-            "date_from": self.date_from,
+            "date_to": self.date_to or "",
+            "date_from": self.date_from or "",
             "search": self.search,
             "data": data,
         }
 
 
-def _bad(name: str, value: str) -> ApiError:
-    return ApiError(400, f"Invalid value for ${name}: '{value}'")
-
-
-def _int(params: Mapping[str, str], name: str, default: int, high: int) -> int:
-    raw = params.get(name, "").strip()
-    if raw == "":
-        return default
-    if not raw.isdigit() or int(raw) > high:
-        raise _bad(name, raw)
-    return int(raw)
-
-
-def _date(params: Mapping[str, str], name: str) -> str:
-    raw = params.get(name, "").strip()
-    if raw and not _DATE.match(raw):
-        raise _bad(name, raw)
-    return raw
-
-
 def parse_notes_query(params: Mapping[str, str]) -> NotesQuery:
-    sort = params.get("sort", "").strip() or DEFAULT_SORT
-    if sort not in SORT_FIELDS:
-        raise _bad("sort", sort)
-    direction = params.get("dir", "").strip().upper() or "DESC"
-    if direction not in ("ASC", "DESC"):
-        raise _bad("dir", direction)
-    search = params.get("search", "")
-    if len(search) > MAX_SEARCH:
-        raise ApiError(400, f"Invalid value for $search: at most {MAX_SEARCH} characters")
-    return NotesQuery(
-        start=_int(params, "start", 0, 100_000_000),
-        limit=_int(params, "limit", DEFAULT_LIMIT, MAX_LIMIT),
-        sort=sort,
-        dir=direction,
-        usr_uid=params.get("usr_uid", "").strip(),
-        date_from=_date(params, "date_from"),
-        date_to=_date(params, "date_to"),
-        search=search,
-    )
+    """The model from the query string, or ProcessMaker's ``Invalid value for $name`` 400."""
+    try:
+        return NotesQuery.model_validate(non_blank(query_values(params)))
+    except ValidationError as exc:
+        where, message, value = problems(exc)[0]
+        shown = str(value)[:100] if isinstance(value, str) else message
+        raise ApiError(400, f"Invalid value for ${where}: '{shown}'") from None

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +22,7 @@ from aiohttp import web
 
 from casemesh.identity import PM_ALLCASES, Identity, caller
 from casemesh.store.filters import And, Eq, Filter, In
+from casemesh.web.forms import FORM, body_kind
 from services.notes import clock, log_bodies, rights
 from services.notes.casefacts import CaseFacts
 from services.notes.entries import LOG
@@ -110,16 +110,10 @@ async def _log(request: web.Request, who: Identity) -> tuple[dict, CaseFacts]:
 
 
 async def _search(request: web.Request, scope: Filter, body: dict, default_range: str):
-    params = request.query
-    query = body.get("query", params.get("query"))
-    if isinstance(query, str) and query:
-        try:
-            query = json.loads(query)
-        except ValueError:
-            raise SearchError("query is not valid JSON") from None
-    where = compile_query(query)
-    skip, limit = parse_range(body.get("range", params.get("range")), default_range)
-    sort = parse_sort(body.get("sort", params.getall("sort", None)))
+    terms = log_bodies.search_terms(request, body)
+    where = compile_query(terms.query)
+    skip, limit = parse_range(terms.range, default_range)
+    sort = parse_sort(terms.sort)
     full = And(scope, where) if where is not None else scope
     entries = request.app[ENTRIES]
     docs = await entries.find(full, sort=sort, skip=skip, limit=limit)
@@ -150,7 +144,7 @@ async def search_all(request: web.Request) -> web.Response:
     """Every log of the caller's workspace (PM_ALLCASES), else of cases they take part in."""
     who = caller(request)
     body = await log_bodies.search_body(request)
-    compile_query(body.get("query"))  # refuse a bad query before any lookup
+    compile_query(log_bodies.search_terms(request, body).query)  # refuse a bad query first
     scope: Filter = And(Eq("kind", LOG), Eq("workspace", who.workspace))
     if not who.can(PM_ALLCASES):
         store = request.app[ENTRIES].store
@@ -199,7 +193,8 @@ async def create_log(request: web.Request) -> web.Response:
 
 async def patch_log(request: web.Request) -> web.Response:
     who = caller(request)
-    changes = log_bodies.update_fields(await log_bodies.json_object(request))
+    form = body_kind(request) == FORM
+    changes = log_bodies.update_fields(await log_bodies.json_object(request), form=form)
     doc, facts = await _log(request, who)
     if not rights.can_change_log(who, facts, doc["author"]):
         raise TheHiveError(403, "AuthorizationError", "you may not change this log")

@@ -2,6 +2,8 @@
 
     GET /casemesh/v1/timeline/{app_uid}?kind=note,log&author={usr_uid}&dir=asc&page=1&per_page=50
 
+(the query is ``TimelineQuery``).
+
 Answer ``{"entries": [...], "meta": {"total", "page", "per_page", "pages"}}``;
 each entry has ``id, kind, at, author, author_name, text`` and what its kind
 adds. Reading needs to see the case; updates show only to members of their
@@ -10,14 +12,24 @@ access group (and administrators).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casemesh.identity import caller
 from casemesh.store.filters import And, Eq, Filter, In, Not, Or, Sort
 from casemesh.web.errors import ApiError
 from services.notes import clock, rights
 from services.notes.entries import COMMENT, LOG, NOTE, TRANSITION, UPDATE
-from services.notes.keys import CASES, ENTRIES
+from services.notes.fields import (
+    blank_means_absent,
+    non_blank,
+    problems,
+    query_int,
+    query_values,
+)
+from services.notes.keys import ENTRIES, FACTS
 
 KINDS = (NOTE, UPDATE, LOG, COMMENT, TRANSITION)
 MAX_PER_PAGE = 200
@@ -41,51 +53,69 @@ def entry_view(doc: dict) -> dict:
     return out
 
 
-def _kinds(raw: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip() for k in raw.split(",") if k.strip()) or KINDS
-    unknown = set(kinds) - set(KINDS)
-    if unknown:
-        raise ApiError(400, f"unknown kind {sorted(unknown)[0]!r}; use {', '.join(KINDS)}")
-    return kinds
+_KIND = "(note|update|log|comment|transition)"
+Page = query_int(ge=1, le=1_000_000)
+PerPage = query_int(ge=1, le=MAX_PER_PAGE)
+
+
+class TimelineQuery(BaseModel):
+    """The query of ``GET /casemesh/v1/timeline/{app_uid}`` (a blank parameter is absent)."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=blank_means_absent)
+
+    kind: str = Field(
+        ",".join(KINDS),
+        pattern=f"^{_KIND}(,{_KIND})*$",
+        description="Comma-separated kinds of entry to show (all by default).",
+    )
+    author: str | None = Field(None, description="Only the entries of this user (usr_uid).")
+    dir: Literal["asc", "desc", "ASC", "DESC"] = "asc"
+    page: Page = 1
+    per_page: PerPage = 50
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.kind.split(",")))
+
+    @property
+    def descending(self) -> bool:
+        return self.dir.lower() == "desc"
+
+
+def parse_query(params) -> TimelineQuery:
+    try:
+        return TimelineQuery.model_validate(non_blank(query_values(params)))
+    except ValidationError as exc:
+        where, message, _ = problems(exc)[0]
+        raise ApiError(400, f"{where}: {message}") from None
 
 
 async def timeline(request: web.Request) -> web.Response:
     who = caller(request)
-    params = request.query
-    kinds = _kinds(params.get("kind", ""))
-    direction = params.get("dir", "asc").lower()
-    if direction not in ("asc", "desc"):
-        raise ApiError(400, "dir must be asc or desc")
-    page = _int(params, "page", 1, 1_000_000)
-    per_page = _int(params, "per_page", 50, MAX_PER_PAGE)
-    facts = await request.app[CASES].by_uid(request.match_info["app_uid"])
+    query = parse_query(request.query)
+    page, per_page = query.page, query.per_page
+    facts = await request.app[FACTS].read(
+        request.match_info["app_uid"], lambda f: rights.can_view_case(who, f)
+    )
     if facts is None or not rights.can_view_case(who, facts):
         raise ApiError(404, "no such case")
     parts: list[Filter] = [
         Eq("workspace", facts.workspace),
         Eq("app_uid", facts.app_uid),
-        In("kind", kinds),
+        In("kind", query.kinds),
     ]
-    if params.get("author"):
-        parts.append(Eq("author", params["author"]))
+    if query.author:
+        parts.append(Eq("author", query.author))
     if not who.is_admin:
         parts.append(Or(Not(Eq("kind", UPDATE)), In("access_group", tuple(who.groups))))
     where = And(*parts)
     entries = request.app[ENTRIES]
     docs = await entries.find(
         where,
-        sort=[Sort("at", direction == "desc")],
+        sort=[Sort("at", query.descending)],
         skip=(page - 1) * per_page,
         limit=per_page,
     )
     total = await entries.count(where)
     meta = {"total": total, "page": page, "per_page": per_page, "pages": -(-total // per_page)}
     return web.json_response({"entries": [entry_view(d) for d in docs], "meta": meta})
-
-
-def _int(params, name: str, default: int, high: int) -> int:
-    raw = params.get(name, "").strip()
-    value = int(raw) if raw.isdigit() and len(raw) < 10 else (default if not raw else 0)
-    if not 1 <= value <= high:
-        raise ApiError(400, f"{name} must be between 1 and {high}")
-    return value

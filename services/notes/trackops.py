@@ -32,7 +32,7 @@ from services.notes import clock, directory_ids, trackops_query
 from services.notes.directory_ids import GROUP, USER
 from services.notes.entries import UPDATE
 from services.notes.keys import CASES, ENTRIES
-from services.notes.trackops_body import Invalid, read_update
+from services.notes.trackops_body import Invalid, read_body
 
 BASE = "/api/v1/case/updates"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -117,18 +117,17 @@ async def access_groups(request: web.Request) -> web.Response:
 async def list_updates(request: web.Request) -> web.Response:
     who = caller(request)
     await _known(request, who)
-    params = request.query
-    parts = [_visible(who), *trackops_query.filters(params)]
+    query = trackops_query.parse_query(request.query)
+    parts = [_visible(who), *query.filters()]
     store = request.app[ENTRIES].store
-    for name, kind, stored in (
-        ("access_group", GROUP, "access_group"),
-        ("created_by", USER, "author"),
+    for number, kind, stored in (
+        (query.access_group, GROUP, "access_group"),
+        (query.created_by, USER, "author"),
     ):
-        number = trackops_query.integer(params, name)
         if number is not None:
             uid = await directory_ids.uid_of(store, who.workspace, kind, number)
             parts.append(Eq(stored, uid or "-"))
-    page, per_page = trackops_query.paging(params)
+    page, per_page = query.page, query.per_page
     where = And(*parts)
     entries = request.app[ENTRIES]
     docs = await entries.find(
@@ -156,10 +155,7 @@ async def get_update(request: web.Request) -> web.Response:
 
 
 async def _fields(request: web.Request, *, creating: bool) -> dict:
-    body = await read_fields(request)
-    if not isinstance(body, dict) or "update" not in body:
-        raise Invalid({"update": ["the fields must be nested under an 'update' object"]})
-    return read_update(body["update"], creating=creating)
+    return read_body(await read_fields(request), creating=creating)
 
 
 async def _resolve(request: web.Request, who: Identity, fields: dict, app_uid: str) -> dict:

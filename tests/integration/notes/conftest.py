@@ -9,12 +9,14 @@ headers, as the gateway sends them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from casemesh.bus.memory import InProcessBus
 from casemesh.events import Envelope
@@ -24,6 +26,7 @@ from casemesh.settings import Settings
 from services.cases.app import create_app as create_cases_app
 from services.documents.app import create_app as create_documents_app
 from services.notes.app import create_app as create_notes_app
+from services.notes.facts_cache import FACTS_TTL
 from tests.fixtures.web import serving
 from tests.integration.cases.conftest import EXAMPLES, SECRET, admin
 
@@ -42,6 +45,7 @@ class World:
     readers: str = ""  # grp_uid of "Note readers"
     staff: str = ""  # grp_uid of "Staff"
     documents_url: str = ""  # where TheHive attachments are stored
+    notes_app: web.Application | None = None
 
     def who(self, username: str, *perms: str, groups: tuple[str, ...] = (), ws="workflow"):
         if username == "admin":
@@ -144,8 +148,12 @@ async def _wait_ready(http: aiohttp.ClientSession, url: str) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def world(tmp_path) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def running_world(
+    tmp_path, facts_ttl: float = FACTS_TTL, cases_events: bool = True
+) -> AsyncIterator[World]:
+    """The world; ``facts_ttl``: how long the notes service may use a case's facts;
+    without ``cases_events`` the cases service keeps its events in its outbox."""
     common = {
         "mode": "embedded",
         "internal_secret": SECRET,
@@ -157,6 +165,7 @@ async def world(tmp_path) -> AsyncIterator[World]:
         admin_password="admin-test-password",
         definitions_dir=EXAMPLES,
         timer_interval=0.5,
+        outbox_paused=not cases_events,
     )
     bus = InProcessBus()
     events: list[Envelope] = []
@@ -165,45 +174,63 @@ async def world(tmp_path) -> AsyncIterator[World]:
         events.append(envelope)
 
     await bus.subscribe("test-observer", ["#"], record)
-    async with (
-        serving(create_cases_app(cases_settings, bus=bus, owns_bus=False)) as cases_url,
-        aiohttp.ClientSession() as http,
-    ):
-        documents_settings = Settings(
-            **common, data_dir=tmp_path / "documents", cases_url=cases_url
-        )
-        documents_app = create_documents_app(documents_settings, bus=bus, owns_bus=False)
-        async with serving(documents_app) as documents_url:
-            notes_settings = Settings(
-                **common,
-                data_dir=tmp_path / "notes",
-                cases_url=cases_url,
-                documents_url=documents_url,
+    try:
+        async with (
+            serving(create_cases_app(cases_settings, bus=bus, owns_bus=False)) as cases_url,
+            aiohttp.ClientSession() as http,
+        ):
+            documents_settings = Settings(
+                **common, data_dir=tmp_path / "documents", cases_url=cases_url
             )
-            async with serving(
-                create_notes_app(notes_settings, bus=bus, owns_bus=False)
-            ) as notes_url:
-                await _wait_ready(http, cases_url)
-                await _wait_ready(http, notes_url)
-                await _wait_ready(http, documents_url)
-                w = World(cases_url, notes_url, http, events, documents_url=documents_url)
-                for name in ("bob", "carol", "dave"):
-                    user = await w.cases(
-                        "POST",
-                        "/users",
-                        json={
-                            "usr_username": name,
-                            "usr_firstname": name.title(),
-                            "usr_lastname": "Tester",
-                            "usr_email": f"{name}@example.com",
-                            "usr_new_pass": "a-long-enough-password-1",
-                        },
+            documents_app = create_documents_app(documents_settings, bus=bus, owns_bus=False)
+            async with serving(documents_app) as documents_url:
+                notes_settings = Settings(
+                    **common,
+                    data_dir=tmp_path / "notes",
+                    cases_url=cases_url,
+                    documents_url=documents_url,
+                )
+                notes_app = create_notes_app(
+                    notes_settings, bus=bus, owns_bus=False, facts_ttl=facts_ttl
+                )
+                async with serving(notes_app) as notes_url:
+                    await _wait_ready(http, cases_url)
+                    await _wait_ready(http, notes_url)
+                    await _wait_ready(http, documents_url)
+                    w = World(
+                        cases_url,
+                        notes_url,
+                        http,
+                        events,
+                        documents_url=documents_url,
+                        notes_app=notes_app,
                     )
-                    w.users[name] = user["usr_uid"]
-                w.readers = (await w.cases("POST", "/groups", json={"grp_title": "Note readers"}))[
-                    "grp_uid"
-                ]
-                w.staff = (await w.cases("POST", "/groups", json={"grp_title": "Staff"}))["grp_uid"]
-                await w.cases("POST", "/processes", json=_definition(w.users["bob"], w.readers))
-                yield w
-    await bus.close()
+                    for name in ("bob", "carol", "dave"):
+                        user = await w.cases(
+                            "POST",
+                            "/users",
+                            json={
+                                "usr_username": name,
+                                "usr_firstname": name.title(),
+                                "usr_lastname": "Tester",
+                                "usr_email": f"{name}@example.com",
+                                "usr_new_pass": "a-long-enough-password-1",
+                            },
+                        )
+                        w.users[name] = user["usr_uid"]
+                    w.readers = (
+                        await w.cases("POST", "/groups", json={"grp_title": "Note readers"})
+                    )["grp_uid"]
+                    w.staff = (await w.cases("POST", "/groups", json={"grp_title": "Staff"}))[
+                        "grp_uid"
+                    ]
+                    await w.cases("POST", "/processes", json=_definition(w.users["bob"], w.readers))
+                    yield w
+    finally:
+        await bus.close()
+
+
+@pytest.fixture
+async def world(tmp_path) -> AsyncIterator[World]:
+    async with running_world(tmp_path) as w:
+        yield w
