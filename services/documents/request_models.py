@@ -12,53 +12,18 @@ checked with the model, the file part is described beside it
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casemesh.web.errors import ApiError
+from casemesh.web.query_fields import blank_means_absent, query_int
 
 M = TypeVar("M", bound=BaseModel)
 MAX_VERSION = 999_999_999
 
 
-def _whole(value: Any) -> Any:
-    if isinstance(value, str):
-        if not (value.isascii() and value.isdigit()) or len(value) > 18:
-            raise ValueError("must be a whole number")
-        return int(value)
-    return value
-
-
-def query_int(**limits: int) -> Any:
-    """A whole number in a query string (digits only) within ``limits`` (ge, le)."""
-    # The limits first, then the digits check around them: so the JSON Schema
-    # carries them as minimum/maximum.
-    return Annotated[int, Field(**limits), BeforeValidator(_whole)]
-
-
 Version = query_int(ge=1, le=MAX_VERSION)
-
-
-def blank_means_absent(schema: dict[str, Any]) -> None:
-    """``json_schema_extra`` of a query model: each parameter may also be sent blank.
-
-    ``query`` drops blank parameters before validating, so ``?v=`` is the
-    default: the schema says so (``""`` is one of each parameter's alternatives).
-    """
-    for name, prop in schema.get("properties", {}).items():
-        if prop.get("type") == "string" and len(prop.keys() - _META) == 1:
-            continue  # any text: blank included already
-        kept = {k: v for k, v in prop.items() if k not in _META}
-        meta = {k: v for k, v in prop.items() if k in _META}
-        branches = [b for b in kept.pop("anyOf", None) or [kept] if b != {"type": "null"}]
-        if branches == [{"type": "string"}]:
-            schema["properties"][name] = {**meta, "type": "string"}
-        else:
-            schema["properties"][name] = {**meta, "anyOf": [*branches, {"const": ""}]}
-
-
-_META = frozenset({"title", "description", "default", "examples"})
 
 
 class _Query(BaseModel):

@@ -16,13 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from casemesh.store.filters import And, Contains, Eq, Filter, Range, Sort
 from casemesh.web.errors import ApiError
+from casemesh.web.query_fields import blank_means_absent, query_int
 from services.notes.entries import NOTE
 from services.notes.fields import (
     DATE_PATTERN,
-    blank_means_absent,
     non_blank,
     problems,
-    query_int,
     query_values,
 )
 

@@ -20,13 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from casemesh.identity import caller
 from casemesh.store.filters import And, Eq, Filter, In, Not, Or, Sort
 from casemesh.web.errors import ApiError
+from casemesh.web.query_fields import blank_means_absent, query_int
 from services.notes import clock, rights
 from services.notes.entries import COMMENT, LOG, NOTE, TRANSITION, UPDATE
 from services.notes.fields import (
-    blank_means_absent,
     non_blank,
     problems,
-    query_int,
     query_values,
 )
 from services.notes.keys import ENTRIES, FACTS

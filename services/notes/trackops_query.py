@@ -15,8 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casemesh.store.filters import Eq, Filter, Range
+from casemesh.web.query_fields import blank_means_absent, query_int
 from services.notes import clock
-from services.notes.fields import blank_means_absent, non_blank, query_int, query_values
+from services.notes.fields import non_blank, query_values
 from services.notes.trackops_body import WHEN_PATTERN, Invalid, parse_bool
 
 INTEGER_FILTERS = {
