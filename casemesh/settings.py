@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_bucket: str = "casemesh"
     s3_threads: int = Field(8, ge=1, le=64)
-    # 8 MiB parts: the upload path holds a few copies of one part at its peak
-    # (docs/benchmarks.md), so this bounds the documents service's memory.
+    # 8 MiB parts: an upload holds at most two parts in flight plus the one
+    # being filled (reused buffers), so this bounds the documents service's memory.
     s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
 
     # Mail (production, notifications service).

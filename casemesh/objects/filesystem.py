@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from casemesh.objects.port import (
     CHUNK_SIZE,
+    READ_SIZE,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -120,7 +121,7 @@ class FilesystemObjectStore(ObjectStore):
             await asyncio.to_thread(file.seek, offset)
             remaining = length
             while remaining is None or remaining > 0:
-                size = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                size = READ_SIZE if remaining is None else min(READ_SIZE, remaining)
                 chunk = await asyncio.to_thread(file.read, size)
                 if not chunk:
                     break

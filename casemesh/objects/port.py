@@ -16,6 +16,10 @@ KEY_PATTERN = re.compile(
     r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){0,7}$"
 )
 CHUNK_SIZE = 256 * 1024
+# What ``get`` yields: pieces of this size (the last may be shorter). Each
+# read is a thread hop in both adapters; 1 MiB reads cost about half the CPU
+# per GiB of 256 KiB ones (docs/benchmarks.md, ``documents``).
+READ_SIZE = 1024 * 1024
 
 
 class ObjectStoreError(Exception):

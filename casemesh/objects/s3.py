@@ -1,8 +1,22 @@
 """S3 object store on the synchronous ``minio`` SDK.
 
 Every blocking SDK call runs in a bounded thread pool so the event loop never
-waits on the network. Bodies are streamed both ways: an upload holds at most
-one multipart part in memory, a download at most one chunk ahead.
+waits on the network. Bodies are streamed both ways:
+
+- **put**: the event loop gathers the source's chunks into parts of
+  ``part_size`` bytes (one copy); a source that ends within the first part
+  is stored with one PUT, a longer one as a multipart upload whose parts go
+  to the pool whole (one thread hop per part, not per chunk),
+  ``parallel_parts`` at a time, while the loop fills the next part. An
+  upload holds ``parallel_parts + 1`` part buffers at most, and reuses them.
+  The multipart calls are the SDK's own (``_create_multipart_upload``,
+  ``_upload_part``, ...; minio 7.2, pinned in ``uv.lock``): its public
+  ``put_object`` reads a stream of unknown length a byte ahead, copies every
+  part twice more and needs a thread blocked on the source for the whole
+  upload. A failed, cancelled or over-long upload is aborted, so S3 keeps
+  nothing of it.
+- **get**: ``READ_SIZE`` (1 MiB) per thread hop, one read ahead of the
+  consumer, so reading from S3 overlaps with whatever the consumer does.
 """
 
 from __future__ import annotations
@@ -10,16 +24,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import threading
+import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 
 from casemesh.objects.port import (
-    CHUNK_SIZE,
+    READ_SIZE,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -35,6 +50,9 @@ T = TypeVar("T")
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
+# Parts of one upload in flight at once (the SDK's put_object sends 3): the
+# server stores them in parallel, which is most of an upload's cost.
+PARALLEL_PARTS = 2
 _MISSING_CODES = {"NoSuchKey", "NoSuchObject", "NotFound"}
 
 
@@ -76,96 +94,6 @@ def _mapped_errors(key: str | None = None) -> Iterator[None]:
         raise ObjectStoreUnavailable(f"S3 endpoint unreachable: {exc}") from exc
 
 
-class _SourceReader:
-    """File-like view of an async iterator, read from a worker thread.
-
-    ``read(n)`` asks the event loop for one chunk at a time
-    (``run_coroutine_threadsafe``), so at most one chunk is in flight and the
-    only buffering is the part minio itself assembles.
-    """
-
-    def __init__(
-        self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop, length: int | None
-    ) -> None:
-        self._iter = aiter(chunks)
-        self._loop = loop
-        self._length = length
-        self._pending = b""
-        self._eof = False
-        # Guards _aborted/_inflight: abort() (loop thread) must see the
-        # request the worker is about to block on, or the worker never wakes.
-        self._lock = threading.Lock()
-        self._aborted = False
-        self._inflight: concurrent.futures.Future[bytes | None] | None = None
-        self.total = 0
-
-    async def _next_chunk(self) -> bytes | None:
-        try:
-            chunk = await anext(self._iter)
-        except StopAsyncIteration:
-            return None
-        return bytes(chunk)
-
-    def _fetch(self) -> bytes | None:
-        with self._lock:
-            if self._aborted:
-                raise ObjectStoreError("upload aborted")
-            inflight = asyncio.run_coroutine_threadsafe(self._next_chunk(), self._loop)
-            self._inflight = inflight
-        try:
-            return inflight.result()
-        except concurrent.futures.CancelledError:
-            raise ObjectStoreError("upload aborted") from None
-
-    def abort(self) -> None:
-        """Called from the loop when put() is cancelled: unblock the thread."""
-        with self._lock:
-            self._aborted = True
-            if self._inflight is not None:
-                self._inflight.cancel()
-
-    def read(self, size: int = -1) -> bytes:
-        # Fill up to ``size`` bytes (minio asks for a whole part) so minio
-        # gets one bytes object instead of concatenating 64 KiB pieces.
-        if size is None or size < 0:
-            size = CHUNK_SIZE
-        parts: list[bytes] = []
-        have = 0
-        while have < size:
-            if self._pending:
-                piece, self._pending = self._pending[: size - have], self._pending[size - have :]
-            else:
-                if self._eof:
-                    break
-                chunk = self._fetch()
-                if chunk is None:
-                    self._eof = True
-                    break
-                piece, self._pending = chunk[: size - have], chunk[size - have :]
-            parts.append(piece)
-            have += len(piece)
-        data = b"".join(parts)
-        self.total += len(data)
-        self._check_length()
-        return data
-
-    def _check_length(self) -> None:
-        # A declared length must match exactly; raising here makes minio abort
-        # the upload instead of storing a truncated or clipped object.
-        if self._length is None:
-            return
-        too_long = ValueError(f"source yielded more than length={self._length} bytes")
-        if self.total > self._length or (self.total == self._length and self._pending):
-            raise too_long
-        if self.total == self._length and not self._eof:
-            while (chunk := self._fetch()) is not None:
-                if chunk:
-                    raise too_long
-            self._eof = True
-        if self._eof and self.total < self._length:
-            raise ValueError(f"source ended after {self.total} of length={self._length} bytes")
-
-
 class S3ObjectStore(ObjectStore):
     def __init__(
         self,
@@ -178,11 +106,15 @@ class S3ObjectStore(ObjectStore):
         region: str = "us-east-1",
         threads: int = 8,
         part_size: int = DEFAULT_PART_SIZE,
+        parallel_parts: int = PARALLEL_PARTS,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError("part_size must be at least 5 MiB (S3 multipart minimum)")
+        if parallel_parts < 1:
+            raise ValueError("parallel_parts must be at least 1")
         self.bucket = bucket
         self.part_size = part_size
+        self.parallel_parts = parallel_parts
         self._http = _http_client(connect=3.0, read=60.0, retries=2)
         # A separate client for health checks: tighter timeouts, no retries.
         self._ping_http = _http_client(connect=2.0, read=3.0, retries=0)
@@ -198,9 +130,8 @@ class S3ObjectStore(ObjectStore):
             region=region,
             http_client=self._ping_http,
         )
-        # Uploads get their own pool: an upload thread waits on its source,
-        # and a source that reads this store (get -> put copy) must never
-        # starve for the threads those waiting uploads hold.
+        # Uploads get their own pool, so reads never queue behind parts being
+        # sent (a thread is taken only once a whole part or object is ready).
         self._executor = concurrent.futures.ThreadPoolExecutor(threads, "s3")
         self._upload_executor = concurrent.futures.ThreadPoolExecutor(threads, "s3-put")
 
@@ -217,12 +148,15 @@ class S3ObjectStore(ObjectStore):
             part_size=settings.s3_part_size,
         )
 
-    async def _run(self, func: Callable[..., T], *args: Any, key: str | None = None) -> T:
+    async def _run(
+        self, func: Callable[..., T], *args: Any, key: str | None = None, upload: bool = False
+    ) -> T:
         def call() -> T:
             with _mapped_errors(key):
                 return func(*args)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        pool = self._upload_executor if upload else self._executor
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
 
     async def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (idempotent, race-safe)."""
@@ -249,35 +183,44 @@ class S3ObjectStore(ObjectStore):
         check_key(key)
         if length is not None and length < 0:
             raise ValueError("length must be >= 0")
-        loop = asyncio.get_running_loop()
-        source = _SourceReader(chunks, loop, length)
-
-        def upload() -> None:
-            with _mapped_errors():
-                if length == 0:
-                    source.read(1)  # minio won't read at all; still verify EOF
-                # num_parallel_uploads=1: one part in memory, no extra threads
-                # outside our bounded pool.
-                self._client.put_object(
-                    self.bucket,
-                    key,
-                    source,  # type: ignore[arg-type]
-                    -1 if length is None else length,
-                    content_type=content_type,
-                    part_size=self.part_size,
-                    num_parallel_uploads=1,
-                )
-
-        future = loop.run_in_executor(self._upload_executor, upload)
+        upload = _MultipartUpload(self, key, content_type)
+        # The first part grows (most objects are small); once an upload is
+        # multipart, parts are filled into part-sized buffers send() recycles.
+        part, filled, total = bytearray(), 0, 0
         try:
-            await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # Let the worker abort the multipart upload before we give up.
-            source.abort()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(future)
+            async for chunk in chunks:
+                total += len(chunk)
+                if length is not None and total > length:
+                    raise ValueError(f"source yielded more than length={length} bytes")
+                view = memoryview(chunk)
+                while view:
+                    if filled == self.part_size:
+                        # A byte beyond a full part: that part is not the last.
+                        part, filled = await upload.send(part, filled), 0
+                    take = min(self.part_size - filled, len(view))
+                    if upload.started:
+                        part[filled : filled + take] = view[:take]
+                    else:
+                        part += view[:take]
+                    filled += take
+                    view = view[take:]
+            if length is not None and total < length:
+                raise ValueError(f"source ended after {total} of length={length} bytes")
+            if upload.started:
+                await upload.send(part, filled)
+                await upload.complete()
+            else:
+                await self._run(self._put_small, key, bytes(part), content_type, upload=True)
+        except BaseException:
+            # Also on cancellation: S3 must not keep a half-sent upload.
+            await asyncio.shield(upload.abort())
             raise
-        return ObjectInfo(key=key, size=source.total, content_type=content_type)
+        return ObjectInfo(key=key, size=total, content_type=content_type)
+
+    def _put_small(self, key: str, data: bytes, content_type: str) -> None:
+        self._client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+        )
 
     async def get(
         self, key: str, *, offset: int = 0, length: int | None = None
@@ -298,7 +241,7 @@ class S3ObjectStore(ObjectStore):
 
         def read() -> bytes:
             with _mapped_errors(key):
-                return response.read(CHUNK_SIZE, decode_content=False)
+                return response.read(READ_SIZE, decode_content=False)
 
         # One read ahead in the pool: bounded, and a slow consumer does not
         # pin a pool thread while it is busy elsewhere.
@@ -373,3 +316,93 @@ class S3ObjectStore(ObjectStore):
             await asyncio.to_thread(executor.shutdown, wait=True)
         self._http.clear()
         self._ping_http.clear()
+
+
+class _MultipartUpload:
+    """One S3 multipart upload: whole parts sent by the upload pool, a few at a time.
+
+    ``send`` hands a filled buffer over and returns a free one to fill next,
+    so an upload holds ``parallel_parts + 1`` part buffers at most.
+    """
+
+    def __init__(self, store: S3ObjectStore, key: str, content_type: str) -> None:
+        self._store, self._key, self._content_type = store, key, content_type
+        self._client = store._client
+        self._creating: asyncio.Future[str] | None = None
+        self._sending: dict[asyncio.Future[Part], bytearray] = {}
+        self._free: list[bytearray] = []
+        self._parts: list[Part] = []
+        self._number = 0
+        self.started = False
+
+    async def send(self, buffer: bytearray, size: int) -> bytearray:
+        """Start sending ``buffer[:size]`` as the next part; a free buffer to fill next."""
+        self.started = True
+        loop = asyncio.get_running_loop()
+        pool = self._store._upload_executor
+        if self._creating is None:
+            self._creating = loop.run_in_executor(pool, self._create)
+        # Shielded throughout: if the caller is cancelled, abort() still
+        # waits for what is in flight (and learns the upload id).
+        upload_id = await asyncio.shield(self._creating)
+        while len(self._sending) >= self._store.parallel_parts:
+            await self._settle()
+        self._number += 1
+        data = buffer if size == len(buffer) else memoryview(buffer)[:size]
+        sending = loop.run_in_executor(pool, self._send_part, upload_id, data, self._number)
+        self._sending[sending] = buffer
+        return self._free.pop() if self._free else bytearray(self._store.part_size)
+
+    def _create(self) -> str:
+        with _mapped_errors():
+            return self._client._create_multipart_upload(
+                self._store.bucket, self._key, {"Content-Type": self._content_type}
+            )
+
+    def _send_part(self, upload_id: str, data: bytearray | memoryview, number: int) -> Part:
+        with _mapped_errors():
+            etag = self._client._upload_part(
+                self._store.bucket, self._key, data, None, upload_id, number
+            )
+        return Part(number, etag)
+
+    async def _settle(self) -> None:
+        """Wait until a part in flight is stored; its buffer becomes free."""
+        done, _ = await asyncio.wait(list(self._sending), return_when=asyncio.FIRST_COMPLETED)
+        for sending in done:
+            self._free.append(self._sending.pop(sending))
+            self._parts.append(sending.result())
+
+    async def complete(self) -> None:
+        while self._sending:
+            await self._settle()
+        assert self._creating is not None
+        await self._store._run(
+            self._client._complete_multipart_upload,
+            self._store.bucket,
+            self._key,
+            self._creating.result(),
+            sorted(self._parts, key=lambda part: part.part_number),
+            upload=True,
+        )
+
+    async def abort(self) -> None:
+        """Cancel the upload on the server (best effort: S3 expires what this misses)."""
+        creating = self._creating
+        pending = [*self._sending, *([creating] if creating else [])]
+        if pending:
+            await asyncio.wait(pending)
+        for future in pending:
+            if not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" noise
+        self._sending.clear()
+        if creating is None or creating.cancelled() or creating.exception() is not None:
+            return
+        with contextlib.suppress(ObjectStoreError):
+            await self._store._run(
+                self._client._abort_multipart_upload,
+                self._store.bucket,
+                self._key,
+                creating.result(),
+                upload=True,
+            )

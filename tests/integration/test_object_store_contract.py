@@ -19,6 +19,7 @@ import urllib3
 from casemesh.objects.filesystem import FilesystemObjectStore
 from casemesh.objects.port import (
     CHUNK_SIZE,
+    READ_SIZE,
     ObjectNotFound,
     ObjectStore,
     ObjectStoreError,
@@ -142,6 +143,18 @@ async def test_ranged_get(store, prefix, offset, length):
     await store.put(f"{prefix}/r", stream(data), length=len(data))
     end = None if length is None else offset + length
     assert await read_all(store, f"{prefix}/r", offset=offset, length=length) == data[offset:end]
+
+
+async def test_get_yields_read_size_pieces(store, prefix):
+    # One thread hop per piece in both adapters: pieces as large as READ_SIZE.
+    data = os.urandom(3 * READ_SIZE + 5)
+    await store.put(f"{prefix}/p", stream(data), length=len(data))
+    pieces = [piece async for piece in store.get(f"{prefix}/p")]
+    assert [len(p) for p in pieces] == [READ_SIZE] * 3 + [5]
+    assert b"".join(pieces) == data
+    ranged = [p async for p in store.get(f"{prefix}/p", offset=READ_SIZE - 3, length=READ_SIZE + 9)]
+    assert [len(p) for p in ranged] == [READ_SIZE, 9]
+    assert b"".join(ranged) == data[READ_SIZE - 3 : 2 * READ_SIZE + 6]
 
 
 async def test_stat_exists_and_content_type(store, prefix):
