@@ -26,12 +26,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from casemesh.embedded import start_platform
-from casemesh.settings import Settings
 from tests.contract.conftest import FUZZ_SUMMARY
-from tests.e2e.flows import ADMIN_PASSWORD, login, wait_ready
+from tests.e2e.flows import login
+from tests.fixtures.embedded import embedded_platform
 
-EXAMPLES = Path(__file__).parents[2] / "services" / "cases" / "definitions" / "examples"
 PROCESS = "a1000000000000000000000000000000"
 FIRST_TASK = "a1000000000000000000000000000001"
 MAX_EXAMPLES = int(os.environ.get("CASEMESH_FUZZ_EXAMPLES", "6"))
@@ -96,18 +94,9 @@ def _config(seeds: dict[str, list[str]]) -> str:
 
 
 async def test_fuzz_every_operation_of_the_gateway(tmp_path, request):
-    settings = Settings(
-        mode="embedded",
-        data_dir=tmp_path / "data",
-        port=0,
-        admin_password=ADMIN_PASSWORD,
-        definitions_dir=EXAMPLES,
-    )
-    platform = await start_platform(settings)
-    try:
+    async with embedded_platform(tmp_path / "data") as platform:
         gateway = platform.gateway_url
         async with aiohttp.ClientSession() as http:
-            await wait_ready(http, gateway)
             auth = await login(http, gateway)
             seeds = await _seed(http, gateway, auth)
             async with http.get(f"{gateway}/openapi.json") as r:
@@ -157,8 +146,6 @@ async def test_fuzz_every_operation_of_the_gateway(tmp_path, request):
             process.kill()
             await process.wait()
             raise AssertionError(f"the fuzz run took longer than {RUN_TIMEOUT}s") from None
-    finally:
-        await platform.stop()
     text = output.decode("utf-8", "replace")
     print(text)
     assert report.exists(), text[-20000:]

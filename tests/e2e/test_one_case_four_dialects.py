@@ -16,9 +16,8 @@ from email.policy import default
 import aiohttp
 import pytest
 
-from casemesh.embedded import start_platform
-from casemesh.settings import Settings
-from tests.e2e.flows import login, wait_ready
+from tests.e2e.flows import login
+from tests.fixtures.embedded import embedded_platform
 
 PASSWORD = "four-dialects-admin"
 ADMIN = "00000000000000000000000000000001"
@@ -27,15 +26,8 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 async def platform(tmp_path):
-    running = await start_platform(
-        Settings(mode="embedded", data_dir=tmp_path, port=0, admin_password=PASSWORD)
-    )
-    try:
-        async with aiohttp.ClientSession() as http:
-            await wait_ready(http, running.gateway_url)
+    async with embedded_platform(tmp_path, admin_password=PASSWORD, examples=False) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def call(http, method, url, auth, **kw):

@@ -7,17 +7,13 @@ form encoding (bracket notation for the variables) and JSON for JavaScript.
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
 import pytest
 
-from casemesh.embedded import start_platform
-from casemesh.settings import Settings
-from tests.e2e.flows import wait_ready
+from tests.fixtures.embedded import embedded_platform
 
-EXAMPLES = Path(__file__).parents[2] / "services" / "cases" / "definitions" / "examples"
 PROCESS = "a1000000000000000000000000000000"
 FIRST_TASK = "a1000000000000000000000000000001"
 PASSWORD = "e2e-admin-password"
@@ -26,20 +22,8 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 async def gateway(tmp_path):
-    settings = Settings(
-        mode="embedded",
-        data_dir=tmp_path,
-        port=0,
-        admin_password=PASSWORD,
-        definitions_dir=EXAMPLES,
-    )
-    platform = await start_platform(settings)
-    try:
-        async with aiohttp.ClientSession() as http:
-            await wait_ready(http, platform.gateway_url)
+    async with embedded_platform(tmp_path, admin_password=PASSWORD) as platform:
         yield platform.gateway_url
-    finally:
-        await platform.stop()
 
 
 async def token(http: aiohttp.ClientSession, gateway: str) -> str:

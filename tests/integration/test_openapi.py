@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -18,7 +17,6 @@ import aiohttp
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from casemesh.embedded import start_platform
 from casemesh.settings import SERVICE_NAMES, Settings
 from casemesh.web.openapi import build_fragment
 from gateway import openapi as gateway_contract
@@ -26,7 +24,8 @@ from gateway.app import create_app as create_gateway
 from gateway.routing import ROUTE_TABLE, service_for
 from services.cases import openapi as cases_contract
 from services.cases.app import create_app as create_cases
-from tests.e2e.flows import ADMIN_PASSWORD, login, wait_ready
+from tests.e2e.flows import ADMIN_PASSWORD, login
+from tests.fixtures.embedded import embedded_platform
 from tests.fixtures.openapi_contract import (
     Contract,
     assert_routes_cover,
@@ -38,7 +37,6 @@ from tests.fixtures.openapi_contract import (
 )
 from tests.fixtures.web import serving
 
-EXAMPLES = Path(__file__).parents[2] / "services" / "cases" / "definitions" / "examples"
 PROCESS = "a1000000000000000000000000000000"
 FIRST_TASK = "a1000000000000000000000000000001"
 # The routes the gateway answers itself, as its own contract declares them.
@@ -47,20 +45,8 @@ GATEWAY_OWN = set(build_fragment("gateway", gateway_contract.operations(), alway
 
 @pytest.fixture(scope="module")
 async def platform(tmp_path_factory):
-    settings = Settings(
-        mode="embedded",
-        data_dir=tmp_path_factory.mktemp("openapi"),
-        port=0,
-        admin_password=ADMIN_PASSWORD,
-        definitions_dir=EXAMPLES,
-    )
-    running = await start_platform(settings)
-    try:
-        async with aiohttp.ClientSession() as http:
-            await wait_ready(http, running.gateway_url)
+    async with embedded_platform(tmp_path_factory.mktemp("openapi")) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture(scope="module")

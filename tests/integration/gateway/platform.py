@@ -1,6 +1,6 @@
 """The embedded platform the gateway's limit tests run against, and the steps they share.
 
-Everything is real: ``casemesh.embedded.start_platform`` runs the gateway in
+Everything is real: ``tests.fixtures.embedded`` runs the gateway in
 front of the four services on loopback ports, with the settings each test
 module needs. Raw sockets stand in for clients that misbehave below HTTP.
 """
@@ -15,11 +15,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from casemesh.embedded import Platform, start_platform
-from casemesh.settings import Settings
-from tests.e2e.flows import login, wait_ready
+from casemesh.embedded import Platform
+from tests.e2e.flows import login
+from tests.fixtures.embedded import embedded_platform
 
-EXAMPLES = Path(__file__).parents[3] / "services" / "cases" / "definitions" / "examples"
 PASSWORD = "gateway-limits-admin"
 # The contract-review example: admin starts it at SUBMIT, which takes the input
 # document SIGNED_CONTRACT.
@@ -32,21 +31,8 @@ WS = "workflow"
 
 @asynccontextmanager
 async def running(data_dir: Path, **overrides: object) -> AsyncIterator[Platform]:
-    settings = Settings(
-        mode="embedded",
-        data_dir=data_dir,
-        port=0,
-        admin_password=PASSWORD,
-        definitions_dir=EXAMPLES,
-        **overrides,
-    )
-    platform = await start_platform(settings)
-    try:
-        async with aiohttp.ClientSession() as http:
-            await wait_ready(http, platform.gateway_url)
+    async with embedded_platform(data_dir, admin_password=PASSWORD, **overrides) as platform:
         yield platform
-    finally:
-        await platform.stop()
 
 
 async def sign_in(http: aiohttp.ClientSession, gateway: str, **kw: str) -> dict[str, str]:
