@@ -13,10 +13,14 @@ bucket) and the example processes loaded (``CASEMESH_DEFINITIONS_DIR``).
   document (``POST /api/1.0/workflow/cases/{app_uid}/input-document``,
   multipart ``inp_doc_uid``/``tas_uid``/``app_doc_comment`` + file part
   ``form``, a case of the example process ``b2000000000000000000000000000000``),
-  then downloaded through the gateway from its ``app_doc_link``;
+  then downloaded through the gateway from its ``app_doc_link`` (the
+  client talks to the gateway only; with ``CASEMESH_DIRECT_DOWNLOADS`` on,
+  the default, the gateway fetches the bytes from S3 itself on the
+  documents service's word, and the report counts those fetches);
 - the same against the documents service's own port, with the identity
   headers the gateway would add (signed with the launch's internal secret,
-  which this benchmark sets): splits the cost between the two hops;
+  which this benchmark sets): splits the cost between the two hops (a
+  direct caller does not offer to fetch, so the service streams the bytes);
 - directly: ``minio`` ``put_object`` / ``get_object`` of the same bytes to the
   same server and bucket (SDK defaults except ``part_size``, which is the
   adapter's).
@@ -67,6 +71,7 @@ from bench.documents_rig import (
     Api,
     Meter,
     Pattern,
+    direct_fetches,
     identity_headers_for,
     mean,
     minio_client,
@@ -347,6 +352,10 @@ async def _run(args: argparse.Namespace) -> dict:
                             for k, v in meter.baseline_kib.items()
                         }
                         report["large"]["rss_peak_over_baseline_mib"] = meter.over_baseline()
+                        # Shows which path the gateway rows took (CASEMESH_DIRECT_DOWNLOADS).
+                        report["large"]["gateway_direct_fetches"] = await direct_fetches(
+                            session, platform.gateway_url
+                        )
                     if args.only != "large":
                         print(
                             f"small files: {args.count} x {args.small_size} bytes, "

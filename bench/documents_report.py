@@ -66,6 +66,12 @@ def print_report(report: dict, args: argparse.Namespace) -> None:
             f" (goal >= {RATIO_GOAL}); peak RSS growth: gateway {worst['gateway']} MiB, "
             f"documents {worst['documents']} MiB (goal <= {RSS_GOAL_MIB} each)"
         )
+        fetched = large.get("gateway_direct_fetches")
+        if fetched is not None:
+            print(
+                "downloads the gateway fetched from S3 itself (warm-up included): "
+                + (", ".join(f"{k} {v}" for k, v in fetched.items()) or "none")
+            )
         base, over = large["rss_baseline_mib"], large["rss_peak_over_baseline_mib"]
         print(
             "highest peak RSS of the large part (warm-up included) over the RSS before it: "

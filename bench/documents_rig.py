@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -304,6 +305,15 @@ class Api:
                 digest.update(data)
                 size += len(data)
             return size, r.headers.get("ETag", "").strip('"')
+
+
+async def direct_fetches(session: aiohttp.ClientSession, gateway_url: str) -> dict[str, int]:
+    """The gateway's count of downloads it fetched from S3 itself, by outcome (its /metrics)."""
+    async with session.get(f"{gateway_url}/metrics") as r:
+        text = await r.text()
+    metric = r'^casemesh_gateway_direct_fetches_total\{outcome="(\w+)"\} (\S+)$'
+    found = re.findall(metric, text, re.M)
+    return {outcome: int(float(count)) for outcome, count in found}
 
 
 async def identity_headers_for(

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # 8 MiB parts: an upload holds at most two parts in flight plus the one
     # being filled (reused buffers), so this bounds the documents service's memory.
     s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    # The gateway fetches downloads from the object store itself (a presigned
+    # URL from the documents service), so their bytes cross one process, not
+    # two; turn off if the gateway cannot reach the S3 endpoint.
+    direct_downloads: bool = True
 
     # Mail (production, notifications service).
     smtp_host: str = "127.0.0.1"

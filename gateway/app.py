@@ -16,7 +16,7 @@ from casemesh.web.context import REQUEST_ID_HEADER, current_request_id
 from casemesh.web.dialects import error_for_path
 from casemesh.web.errors import ApiError
 from casemesh.web.keys import SETTINGS
-from gateway import event_catalogue, openapi
+from gateway import event_catalogue, internal_fetch, openapi
 from gateway.admission import forward_guarded, install_guards
 from gateway.auth import Authenticate, default_authenticator
 from gateway.limits import expect_continue
@@ -41,6 +41,7 @@ def create_app(
     app.cleanup_ctx.append(_client_session(http))
     app[AUTHENTICATE] = authenticate or default_authenticator(settings, lambda: app[HTTP])
     install_guards(app, settings, store=idempotency_store)  # limits, rate limits, Idempotency-Key
+    internal_fetch.install(app)  # downloads fetched from the object store directly
     if not settings.internal_secret.get_secret_value():
         log.error("CASEMESH_INTERNAL_SECRET is not set: every authenticated route answers 503")
     app.router.add_get("/readyz", readyz)

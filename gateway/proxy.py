@@ -5,6 +5,8 @@ client session through ``limits.RequestBody`` (counted and timed as it
 streams) and the upstream response is copied out as it arrives, so an upload
 or download never sits whole in memory. ``open_upstream`` sends, ``relay``
 streams the answer back (``idempotency`` keeps small answers in between).
+A download the documents service hands over (an answer with a fetch URL)
+is fetched from the object store by ``internal_fetch`` instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from multidict import CIMultiDict
 
 from casemesh.web.context import REQUEST_ID_HEADER, current_request_id
 from casemesh.web.errors import ApiError
+from gateway import internal_fetch
 from gateway.limits import BodyFailed, RequestBody
 
 log = logging.getLogger("casemesh.gateway.proxy")
@@ -38,7 +41,9 @@ HOP_BY_HOP = frozenset(
         "Content-Length",
     )
 )
-# Only the gateway may tell services who the caller is.
+# Gateway-only headers: only the gateway may tell services who the caller is
+# (dropped from what clients send), and what services tell the gateway alone
+# (a download's fetch URL, ``internal_fetch``) is dropped from their answers.
 IDENTITY_PREFIX = "x-casemesh-"
 # Copy unit for streamed bodies: bigger pieces mean fewer event-loop turns per
 # GiB (the documents benchmark showed downloads limited by per-chunk overhead).
@@ -78,6 +83,7 @@ async def open_upstream(
     headers = upstream_headers(request)
     if extra_headers:
         headers.update(extra_headers)
+    headers.update(internal_fetch.offer(request, service))
     if body is not None:
         data = body if body.exists else None
     else:
@@ -102,15 +108,26 @@ def _upstream_error(service: str, exc: BaseException) -> ApiError:
     return ApiError(502, f"the {service} service failed to answer")
 
 
+def answer_headers(upstream: aiohttp.ClientResponse) -> CIMultiDict[str]:
+    """The upstream answer's headers a client may see: no hop-by-hop or gateway-only ones."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name, value in upstream.headers.items():
+        lowered = name.lower()
+        if lowered not in HOP_BY_HOP and not lowered.startswith(IDENTITY_PREFIX):
+            headers.add(name, value)
+    return headers
+
+
 async def relay(
     request: web.Request, upstream: aiohttp.ClientResponse, service: str, prefix: bytes = b""
 ) -> web.StreamResponse:
     """Stream ``upstream``'s answer to the client (``prefix``: its first bytes, read already)."""
     async with upstream:
+        headers = answer_headers(upstream)
+        if internal_fetch.wants_fetch(upstream):
+            return await internal_fetch.serve(request, upstream, headers)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in upstream.headers.items():
-            if name.lower() not in HOP_BY_HOP:
-                response.headers.add(name, value)
+        response.headers.extend(headers)
         if upstream.content_length is not None:
             response.content_length = upstream.content_length
         try:

@@ -73,6 +73,16 @@ class ObjectStore(abc.ABC):
     async def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key is not an error."""
 
+    async def direct_url(self, key: str, *, expires: float) -> str | None:
+        """A short-lived URL from which the object can be fetched with a plain HTTP GET
+        (Range honoured), or None when the store has no such thing (the filesystem).
+
+        The gateway fetches downloads from it itself, so their bytes cross one
+        Casemesh process instead of two (``gateway/internal_fetch.py``). No
+        network call: whether the object exists shows when the URL is fetched.
+        """
+        return None
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise ObjectStoreUnavailable if the store cannot be reached."""

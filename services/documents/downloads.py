@@ -1,7 +1,10 @@
 """Streaming a stored file out: Range, ETag (the sha256), RFC 5987 Content-Disposition.
 
 The first chunk is fetched before the answer starts, so an object store that
-is down gives a clean 503 rather than a cut-off 200.
+is down gives a clean 503 rather than a cut-off 200. When the gateway offers
+to fetch the bytes itself (``casemesh.direct_fetch``) and the object store
+can give a URL, the answer goes out complete but for its body, and the
+gateway fetches (and checks) the bytes instead.
 """
 
 from __future__ import annotations
@@ -11,6 +14,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from casemesh.direct_fetch import (
+    OFFER_HEADER,
+    RANGE_HEADER,
+    URL_HEADER,
+    URL_LIFETIME,
+    format_range,
+)
 from casemesh.objects.port import ObjectNotFound, ObjectStore, ObjectStoreError
 from casemesh.web.errors import ApiError
 
@@ -69,7 +79,13 @@ async def send_file(
     if if_range is None or if_range == etag:
         wanted = byte_range(request.headers.get("Range"), size)
     offset, length = wanted if wanted else (0, size)
-    body = objects.get(file["key"], offset=offset, length=length) if length else None
+    if length and request.method == "GET" and OFFER_HEADER in request.headers:
+        url = await _direct_url(objects, file["key"])
+        if url is not None:
+            return _handed_over(file, headers, wanted, size, url, offset, length)
+    # A HEAD answers from the record alone: its answer has no body to read.
+    reading = length and request.method != "HEAD"
+    body = objects.get(file["key"], offset=offset, length=length) if reading else None
     first = b""
     if body is not None:
         try:
@@ -84,7 +100,7 @@ async def send_file(
     response.content_type = file["content_type"]
     response.content_length = length
     if wanted:
-        response.headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{size}"
+        response.headers["Content-Range"] = _content_range(offset, length, size)
     await response.prepare(request)
     if first:
         await response.write(first)
@@ -92,4 +108,38 @@ async def send_file(
         async for chunk in body:
             await response.write(chunk)
     await response.write_eof()
+    return response
+
+
+def _content_range(offset: int, length: int, size: int) -> str:
+    return f"bytes {offset}-{offset + length - 1}/{size}"
+
+
+async def _direct_url(objects: ObjectStore, key: str) -> str | None:
+    try:
+        return await objects.direct_url(key, expires=URL_LIFETIME)
+    except ObjectStoreError:
+        return None  # stream it ourselves, which reports the store's state properly
+
+
+def _handed_over(
+    file: dict,
+    headers: dict[str, str],
+    wanted: tuple[int, int] | None,
+    size: int,
+    url: str,
+    offset: int,
+    length: int,
+) -> web.Response:
+    """The final answer without its body: the gateway fetches the bytes from ``url``.
+
+    The wire Content-Length is 0 (the body is empty); the gateway sets the
+    real one from ``RANGE_HEADER``.
+    """
+    response = web.Response(status=206 if wanted else 200, headers=headers)
+    response.content_type = file["content_type"]
+    if wanted:
+        response.headers["Content-Range"] = _content_range(offset, length, size)
+    response.headers[URL_HEADER] = url
+    response.headers[RANGE_HEADER] = format_range(offset, length)
     return response

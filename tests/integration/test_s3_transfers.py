@@ -59,8 +59,11 @@ class Spy:
         self._now = 0
         self._delay = part_delay
         self._lock = threading.Lock()
-        client = store._client
-        for name in ("put_object", "_create_multipart_upload", "_upload_part"):
+        for client, name in (
+            (store._client, "put_object"),
+            (store._client, "_create_multipart_upload"),
+            (store._part_client, "_upload_part"),
+        ):
             monkeypatch.setattr(client, name, self._wrap(name, getattr(client, name)))
 
     def _wrap(self, name, method):
@@ -132,6 +135,29 @@ async def test_one_part_at_a_time_when_asked(s3_server, prefix, monkeypatch):
         assert b"".join(await read_pieces(store, f"{prefix}/serial")) == data
     finally:
         await store.close()
+
+
+async def test_parts_are_sent_unsigned_and_the_rest_signed(s3, prefix, monkeypatch):
+    sent: list[tuple[str, str, dict]] = []
+    urlopen = s3._http.urlopen  # the adapter's own connection pool, to the real server
+
+    def recording(method, url, *args, **kwargs):
+        sent.append((method, url, dict(kwargs.get("headers") or {})))
+        return urlopen(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(s3._http, "urlopen", recording)
+    data = os.urandom(2 * PART + 5)
+    await s3.put(f"{prefix}/two", chunks(data))
+    parts = [h for m, url, h in sent if m == "PUT" and "partNumber=" in url]
+    assert len(parts) == 3
+    for headers in parts:
+        assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+        assert "Content-MD5" not in headers
+        assert "Authorization" in headers  # the request itself stays signed
+    assert sorted(int(h["Content-Length"]) for h in parts) == [5, PART, PART]
+    others = [h for m, url, h in sent if "partNumber=" not in url]
+    assert others and all(len(h["x-amz-content-sha256"]) == 64 for h in others)  # sha256 hex
+    assert b"".join(await read_pieces(s3, f"{prefix}/two")) == data
 
 
 @pytest.mark.parametrize("size", [0, 4 * KiB, PART], ids=["empty", "small", "exactly-a-part"])
