@@ -249,5 +249,8 @@ def replayable_headers(headers: Any) -> list[tuple[str, str]]:
     return [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in UNREPLAYED and name.lower() != "x-request-id"
+        if name.lower() not in UNREPLAYED
+        and name.lower() != "x-request-id"
+        # Gateway-only headers between services never reach a client (gateway/proxy.py).
+        and not name.lower().startswith("x-casemesh-")
     ]
