@@ -12,21 +12,23 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from casemesh.bus.dedup import StoreDeduplicator
+from casemesh.bus.group_commit import GroupCommit
 from casemesh.bus.outbox import OutboxRelay
 from casemesh.bus.port import EventBus, Handler, RetryPolicy, Subscription, topic_matches
 from casemesh.events import Envelope, new_envelope
 from casemesh.mail.port import Mailer
 from casemesh.objects.port import ObjectStore
 from casemesh.settings import Settings
-from casemesh.store.port import DocumentStore, Index
+from casemesh.store.port import DocumentStore, Index, Transaction
 from casemesh.web.context import current_request_id, request_id_var
 
 log = logging.getLogger("casemesh.runtime")
+T = TypeVar("T")
 
 Check = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT = 3.0
@@ -54,6 +56,14 @@ class Runtime:
     _subscription: Subscription | None = None
     _starter: asyncio.Task[None] | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
+    # The consumers' writes (handlers' projections, de-duplication records),
+    # committed together when several events are handled at once.
+    consumer_writes: GroupCommit = field(init=False)
+    dedup: StoreDeduplicator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.consumer_writes = GroupCommit(self.store)
+        self.dedup = StoreDeduplicator(self.store, self.consumer_writes)
 
     @property
     def queue(self) -> str:
@@ -123,7 +133,7 @@ class Runtime:
                     max_attempts=self.settings.bus_max_attempts,
                     retry_delays=tuple(self.settings.bus_retry_delays),
                 ),
-                dedup=StoreDeduplicator(self.store),
+                dedup=self.dedup,
             )
 
     async def stop(self) -> None:
@@ -151,6 +161,25 @@ class Runtime:
                 await client.close()
 
     # -- events ----------------------------------------------------------------
+
+    async def handled_with(
+        self, envelope: Envelope, write: Callable[[Transaction], Awaitable[T]]
+    ) -> T:
+        """Commit a handler's ``write`` and the event's de-duplication record together.
+
+        Through the consumers' group commit: one transaction for the writes of
+        the events being handled at the same moment, and none more for their
+        de-duplication records.
+        """
+
+        async def both(tx: Transaction) -> T:
+            result = await write(tx)
+            await self.dedup.write(tx, self.queue, envelope.id)
+            return result
+
+        result = await self.consumer_writes.run(both)
+        self.dedup.written(self.queue, envelope.id)
+        return result
 
     async def _dispatch(self, envelope: Envelope) -> None:
         """Run the handler whose pattern matches, under the event's correlation id."""

@@ -93,14 +93,11 @@ class OutboxRelay:
             # The first alone: with the broker down nothing else goes out, so a
             # failure cannot let later events overtake earlier ones.
             await self._bus.publish(records[0].envelope)
-            results: list[object] = [None]
-            results += await asyncio.gather(
-                *(self._bus.publish(record.envelope) for record in records[1:]),
-                return_exceptions=True,
-            )
+            results: list[BaseException | None] = [None]
+            results += await self._bus.publish_many([r.envelope for r in records[1:]])
             confirmed = 0
             for result in results:
-                if isinstance(result, BaseException):
+                if result is not None:
                     break
                 confirmed += 1
             if confirmed:
@@ -109,7 +106,7 @@ class OutboxRelay:
                 self.published += confirmed
             if confirmed < len(records):
                 failure = results[confirmed]
-                assert isinstance(failure, BaseException)
+                assert failure is not None
                 raise failure
 
     async def _run(self) -> None:

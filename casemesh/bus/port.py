@@ -1,7 +1,8 @@
 """The event-bus port.
 
 Semantics both adapters keep:
-- ``publish`` returns once the broker has confirmed the event.
+- ``publish`` returns once the broker has confirmed the event; ``publish_many``
+  has several in flight, in order, and says which were confirmed.
 - ``subscribe`` binds a durable queue (one per consuming service) to routing-key
   patterns (``*`` one word, ``#`` zero or more words), delivers with bounded
   prefetch and acks after the handler returns.
@@ -15,6 +16,7 @@ Semantics both adapters keep:
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +92,13 @@ class EventBus(abc.ABC):
 
     @abc.abstractmethod
     async def publish(self, envelope: Envelope) -> None: ...
+
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> list[BaseException | None]:
+        """Publish in order with all in flight; per event, its failure or None once confirmed."""
+        results = await asyncio.gather(
+            *(self.publish(envelope) for envelope in envelopes), return_exceptions=True
+        )
+        return [r if isinstance(r, BaseException) else None for r in results]
 
     @abc.abstractmethod
     async def subscribe(

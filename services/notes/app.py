@@ -55,7 +55,9 @@ def create_app(
 
     async def on_case_event(envelope: Envelope) -> None:
         facts.invalidate(envelope.data.get("app_uid"))  # the case changed: ask again
-        await projection.apply_case_event(runtime.store, envelope)
+        await projection.apply_case_event(
+            runtime.store, envelope, lambda write: runtime.handled_with(envelope, write)
+        )
 
     runtime.handlers = {"system.ping": pong_handler(runtime), "case.#": on_case_event}
     runtime.indexes = {**runtime.indexes, **INDEXES, **projection.INDEXES, **directory_ids.INDEXES}

@@ -8,9 +8,11 @@ deduplicator, and the entry id ``transition:{event id}``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from casemesh.events import Envelope
 from casemesh.store.filters import And, Eq, Has, Or
-from casemesh.store.port import DocumentStore, DuplicateKey, Index
+from casemesh.store.port import DocumentStore, DuplicateKey, Index, NotFound, Transaction
 from services.notes import clock
 from services.notes.entries import ENTRIES, TRANSITION
 
@@ -66,12 +68,40 @@ def _describe(envelope: Envelope) -> str:
     return text
 
 
-async def apply_case_event(store: DocumentStore, envelope: Envelope) -> None:
-    """Project one case event; safe to run twice."""
+Write = Callable[[Transaction], Awaitable[None]]
+
+
+async def apply_case_event(
+    store: DocumentStore,
+    envelope: Envelope,
+    commit: Callable[[Write], Awaitable[None]] | None = None,
+) -> None:
+    """Project one case event; safe to run twice.
+
+    ``commit`` runs the write in a transaction (the runtime's
+    ``handled_with``: shared with the other events handled at the same moment,
+    together with the event's de-duplication record); without it, a
+    transaction of its own.
+    """
+    write = case_event_write(envelope)
+    if write is None:
+        return
+    try:
+        if commit is not None:
+            await commit(write)
+            return
+        async with store.transaction() as tx:
+            await write(tx)
+    except DuplicateKey:
+        return  # seen already (the transaction took nothing with it)
+
+
+def case_event_write(envelope: Envelope) -> Write | None:
+    """The writes one case event makes (None: nothing to project)."""
     data = envelope.data
     app_uid = data.get("app_uid")
     if not isinstance(app_uid, str) or not app_uid:
-        return
+        return None
     access = {
         "workspace": envelope.workspace,
         "app_uid": app_uid,
@@ -96,16 +126,20 @@ async def apply_case_event(store: DocumentStore, envelope: Envelope) -> None:
         "event_type": envelope.type,
         "status": data.get("app_status", ""),
     }
-    try:
-        async with store.transaction() as tx:
-            current = await tx.get(CASE_ACCESS, app_uid)
-            if current is None:
-                await tx.insert(CASE_ACCESS, {"id": app_uid, **access})
-            else:
-                await tx.update(CASE_ACCESS, app_uid, access, expected_version=current["_version"])
-            await tx.insert(ENTRIES, entry)
-    except DuplicateKey:
-        return  # seen already
+
+    async def write(tx: Transaction) -> None:
+        # The transaction serialises writers: no version to check, and no read
+        # first (an update finds the document itself; only a case's first
+        # event inserts it).
+        try:
+            await tx.update(CASE_ACCESS, app_uid, access)
+        except NotFound:
+            await tx.insert(CASE_ACCESS, {"id": app_uid, **access})
+        # A redelivered event raises DuplicateKey here: its transaction (a
+        # shared one is retried write by write) then leaves nothing behind.
+        await tx.insert(ENTRIES, entry)
+
+    return write
 
 
 async def cases_taken_part_in(store: DocumentStore, workspace: str, usr_uid: str) -> list[str]:

@@ -19,14 +19,24 @@ COLLECTION = "notification_people"
 class People:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
+        # doc id -> the fields this process last read or wrote for it. Nearly
+        # every event names people whose address has not changed: those need
+        # no read at all (one store read per event before).
+        self._seen: dict[str, dict[str, str]] = {}
 
     async def remember(self, workspace: str, people: Iterable[Person]) -> None:
         """Keep each person's latest address: one read for them all, writes only what changed."""
-        with_address = [p for p in people if p.email]
+        with_address = [
+            p
+            for p in people
+            if p.email and self._seen.get(_doc_id(workspace, p.usr_uid)) != _fields(p)
+        ]
+        if not with_address:
+            return
         known = await self._known(workspace, [p.usr_uid for p in with_address])
         for person in with_address:
             doc_id = _doc_id(workspace, person.usr_uid)
-            fields = {"email": person.email, "name": person.name, "username": person.username}
+            fields = _fields(person)
             current = known.get(doc_id)
             try:
                 if current is None:
@@ -38,6 +48,7 @@ class People:
                     )
             except (DuplicateKey, VersionConflict):
                 continue  # another event wrote this person just now: fine either way
+            self._note(doc_id, fields)
 
     async def complete(self, workspace: str, person: Person) -> Person:
         """``person`` with the projection's e-mail and name when the event lacks them."""
@@ -53,6 +64,18 @@ class People:
             return {}
         ids = [_doc_id(workspace, u) for u in usr_uids]
         return {d["id"]: d for d in await self._store.find(COLLECTION, In("id", ids))}
+
+    def _note(self, doc_id: str, fields: dict[str, str]) -> None:
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen[doc_id] = fields
+
+
+MAX_SEEN = 10_000
+
+
+def _fields(person: Person) -> dict[str, str]:
+    return {"email": person.email, "name": person.name, "username": person.username}
 
 
 def _doc_id(workspace: str, usr_uid: str) -> str:

@@ -20,7 +20,9 @@ from casemesh.events.cases import (
     TaskWaitingForClaim,
 )
 from casemesh.identity import Identity
-from services.cases.cases.people_view import people, person
+from services.cases.cases.people_view import people as people_of
+from services.cases.cases.people_view import person
+from services.cases.cases.ports import People
 from services.cases.definitions.model import ProcessDefinition
 
 if TYPE_CHECKING:
@@ -38,21 +40,27 @@ def task_ref(delegation: dict) -> TaskRef:
 
 
 async def _context(
-    flow: Workflow, case: dict, extra: list[str], definition: ProcessDefinition | None = None
+    flow: Workflow,
+    case: dict,
+    extra: list[str],
+    definition: ProcessDefinition | None = None,
+    people: People | None = None,
 ) -> tuple[dict, dict]:
     """The directory records needed, and the fields every case event has.
 
-    ``definition``: the case's process, when the caller has it already.
+    ``definition``: the case's process, when the caller has it already;
+    ``people``: the command's view of the directory (users it read already).
     """
+    people = people or flow.people
     if definition is None:
         definition = await flow.definitions.get(case["workspace"], case["pro_uid"])
     supervisors = list(definition.supervisors) if definition else []
     if definition and definition.supervisor_groups:
         supervisors += sorted(
-            await flow.people.group_members(case["workspace"], definition.supervisor_groups)
+            await people.group_members(case["workspace"], definition.supervisor_groups)
         )
     uids = [*case.get("participants", ()), *supervisors, *extra]
-    users = await flow.people.users(case["workspace"], [u for u in uids if u])
+    users = await people.users(case["workspace"], [u for u in uids if u])
     common = {
         "app_uid": case["app_uid"],
         "app_number": case["app_number"],
@@ -60,8 +68,8 @@ async def _context(
         "app_status": case["app_status"],
         "pro_uid": case["pro_uid"],
         "pro_title": case["pro_title"],
-        "participants": people(case.get("participants", ()), users),
-        "supervisors": people(supervisors, users),
+        "participants": people_of(case.get("participants", ()), users),
+        "supervisors": people_of(supervisors, users),
     }
     return users, common
 
@@ -96,7 +104,7 @@ def _assignments(flow, case, users, common, delegations, by: Identity | None) ->
                     flow,
                     case,
                     TaskWaitingForClaim(
-                        **common, task=task_ref(d), pool=people(d.get("pool", ()), users)
+                        **common, task=task_ref(d), pool=people_of(d.get("pool", ()), users)
                     ),
                 )
             )
@@ -109,9 +117,11 @@ async def case_created(
     case: dict,
     delegations: list[dict],
     definition: ProcessDefinition | None = None,
+    *,
+    people: People | None = None,
 ) -> list[Envelope]:
     pool = [u for d in delegations for u in d.get("pool", ())]
-    users, common = await _context(flow, case, [who.user_uid, *pool], definition)
+    users, common = await _context(flow, case, [who.user_uid, *pool], definition, people)
     created = CaseCreated(
         **common, created_by=person(who.user_uid, users), tasks=[task_ref(d) for d in delegations]
     )
@@ -126,9 +136,11 @@ async def case_routed(
     created,
     completed: bool,
     definition: ProcessDefinition | None = None,
+    *,
+    people: People | None = None,
 ) -> list[Envelope]:
     pool = [u for d in created for u in d.get("pool", ())]
-    users, common = await _context(flow, case, [who.user_uid, *pool], definition)
+    users, common = await _context(flow, case, [who.user_uid, *pool], definition, people)
     events = [
         _wrap(
             flow,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from casemesh.events import Envelope
-from casemesh.store.port import Transaction
+from casemesh.store.port import NotFound, Transaction
 from services.cases.cases import records
 
 
@@ -52,10 +52,10 @@ class CaseChange:
             if await tx.get(TIMERS, timer_id) is not None:
                 await tx.delete(TIMERS, timer_id)
         for cursor_id, value in self.cursor_updates.items():
-            if await tx.get(CURSORS, cursor_id) is None:
-                await tx.insert(CURSORS, {"id": cursor_id, "value": value})
-            else:
+            try:  # an update reads the document itself: no read first
                 await tx.update(CURSORS, cursor_id, {"value": value})
+            except NotFound:
+                await tx.insert(CURSORS, {"id": cursor_id, "value": value})
         for event in self.events:
             tx.emit(event)
 

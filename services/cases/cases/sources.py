@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from casemesh.store.port import DocumentStore
+from services.cases.cases.ports import People
 from services.cases.definitions.errors import DefinitionNotFound
 from services.cases.definitions.model import ProcessDefinition
 from services.cases.definitions.service import ProcessDefinitions
@@ -68,3 +69,37 @@ class StoredPeople:
 
     async def groups_of(self, workspace: str, usr_uid: str) -> set[str]:
         return {g["grp_uid"] for g in await directory.groups_of(self._store, workspace, usr_uid)}
+
+
+class CommandPeople:
+    """One command's view of the directory: each user read at most once.
+
+    A routing asked for the same users up to three times (the previous
+    assignee, the task's pool, then everyone its events name), each a store
+    read; within one command the answers may be shared, as the reads were
+    never one snapshot anyway.
+    """
+
+    def __init__(self, people: People) -> None:
+        self._people = people
+        self._users: dict[tuple[str, str], dict | None] = {}
+
+    async def users(self, workspace: str, uids: Iterable[str]) -> dict[str, dict]:
+        wanted = {u for u in uids if u}
+        missing = [u for u in wanted if (workspace, u) not in self._users]
+        if missing:
+            found = await self._people.users(workspace, missing)
+            for uid in missing:
+                self._users[(workspace, uid)] = found.get(uid)
+        answer = {}
+        for uid in wanted:
+            user = self._users[(workspace, uid)]
+            if user is not None:
+                answer[uid] = user
+        return answer
+
+    async def group_members(self, workspace: str, group_uids: Iterable[str]) -> set[str]:
+        return await self._people.group_members(workspace, group_uids)
+
+    async def groups_of(self, workspace: str, usr_uid: str) -> set[str]:
+        return await self._people.groups_of(workspace, usr_uid)

@@ -30,7 +30,8 @@ from services.cases.cases.snapshot import (
     case_fields,
     new_delegation_id,
 )
-from services.cases.definitions.model import ProcessDefinition
+from services.cases.cases.sources import CommandPeople
+from services.cases.definitions.model import AssignmentRule, ProcessDefinition
 from services.cases.engine import routing, triggers
 from services.cases.engine.errors import DelegationClosed, EngineError
 
@@ -125,9 +126,10 @@ class Workflow:
         variables = pmvars_from_request(raw_variables)
         user = as_user or who.user_uid
         task = definition.task(tas_uid)
-        if user not in await task_pool(self.people, workspace, task):
+        people = CommandPeople(self.people)
+        if user not in await task_pool(people, workspace, task):
             raise ApiError(400, f"The user with $usr_uid: '{user}' is not in the pool of the task.")
-        if as_user and not await self.people.users(workspace, [as_user]):
+        if as_user and not await people.users(workspace, [as_user]):
             raise ApiError(400, f"The user with $usr_uid: '{as_user}' does not exist.")
         now = datetime.now(UTC)
         app_uid = uuid.uuid4().hex
@@ -170,7 +172,10 @@ class Workflow:
             await tx.insert(records.DELEGATIONS, {**delegation, **case_fields(case)})
             if due is not None:
                 await tx.insert(TIMERS, _overdue_timer(case, delegation))
-            for event in await announce.case_created(self, who, case, [delegation], definition):
+            created = await announce.case_created(
+                self, who, case, [delegation], definition, people=people
+            )
+            for event in created:
                 tx.emit(event)
         return {"app_uid": app_uid, "app_number": number}
 
@@ -222,6 +227,7 @@ class Workflow:
         except EngineError as exc:
             raise ApiError(400, str(exc)) from exc
         change = CaseChange(case, case["_version"], open_rows)
+        people = CommandPeople(self.people)
         case["routing"] = outcome.state.to_dict()
         case["updated_at"] = records.format_date(now)
         by_index = {d["del_index"]: d for d in open_rows}
@@ -231,16 +237,19 @@ class Workflow:
                 change.update_delegation(
                     by_index[index]["id"], status=records.CLOSED, finish_date=case["updated_at"]
                 )
-                change.cancelled_timers.append(f"overdue:{by_index[index]['id']}")
+                if by_index[index].get("due_date"):  # only a task with a due date has a timer
+                    change.cancelled_timers.append(f"overdue:{by_index[index]['id']}")
                 finished.append(by_index[index])
         created = []
         for new in outcome.created:
             next_task = definition.task(new.task)
             case["variables"] = self._run_triggers(definition, next_task.triggers.before, case)
             cursor_id = f"{who.workspace}:{case['pro_uid']}:{new.task}"
-            cursor = await self.store.get(CURSORS, cursor_id)
+            cursor = None
+            if next_task.assignment.rule == AssignmentRule.BALANCED:  # the only rule using it
+                cursor = await self.store.get(CURSORS, cursor_id)
             placement = await place(
-                self.people,
+                people,
                 who.workspace,
                 definition,
                 next_task,
@@ -277,7 +286,7 @@ class Workflow:
             case["finished_at"] = case["updated_at"]
         case["current"] = _current(max(still_open or finished, key=lambda d: d["del_index"]))
         change.events = await announce.case_routed(
-            self, who, case, finished, created, outcome.completed, definition
+            self, who, case, finished, created, outcome.completed, definition, people=people
         )
         await self._commit(change)
 
