@@ -107,6 +107,11 @@ async def json_errors(request: web.Request, handler):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
+    except ConnectionResetError:
+        # The caller went away while we read its body (e.g. the gateway cut an
+        # over-limit upload): nothing failed here and nobody is left to answer.
+        log.info("%s %s: the client closed the connection", request.method, request.path)
+        return _formatter(request)(request, 400, "the client closed the connection")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _formatter(request)(request, 500, "an unexpected error occurred")
