@@ -38,6 +38,11 @@ for it (the filters taken from the real ``queries.list_cases`` with a
 recording store, planned and run by the store's own ``sqlite_plan``
 functions), timed straight on a sqlite3 connection to the same file; and
 the EXPLAIN QUERY PLAN of every statement they ran.
+
+``--seed-cache PATH`` keeps the seeded file (about 6 GB) and copies it in
+later runs with the same ``--cases``/``--users`` (seconds instead of
+minutes); ``--seed-only`` fills the cache and starts nothing, so that the
+seeding and the measurement can run at different times.
 """
 
 from __future__ import annotations
@@ -65,7 +70,15 @@ from bench.case_search_raw import (
     recorded_query,
     time_raw,
 )
-from bench.case_search_seed import VIEWER, WORKSPACE, Seeded, seed_platform, shape_check
+from bench.case_search_seed import (
+    VIEWER,
+    WORKSPACE,
+    Seeded,
+    cached_seed,
+    seed_cache_only,
+    seed_or_copy,
+    shape_check,
+)
 from bench.platform import add_platform_arguments, launched_platform, sign_in
 from bench.rss import current_rss_kib, mib, peak_rss_kib
 
@@ -205,12 +218,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8.0,
         help="at most this long running each query's SQL straight on SQLite (default 8)",
     )
+    parser.add_argument(
+        "--seed-cache",
+        type=Path,
+        metavar="PATH",
+        help="keep the seeded file here and copy it in later runs with the same --cases/--users",
+    )
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="with --seed-cache: seed into the cache (unless it already fits) and measure nothing",
+    )
     add_platform_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> dict:
     if args.gateway:
         raise SystemExit("case-search seeds the cases service's database: it cannot use --gateway")
+    if args.seed_only:
+        if args.seed_cache is None:
+            raise SystemExit("--seed-only needs --seed-cache PATH")
+        report = asyncio.run(seed_cache_only(args))
+        print(f"seed cache {args.seed_cache}: {'already there' if report['already'] else 'seeded'}")
+        print(f"seconds: {report['seconds']}; rows: {report['rows']}")
+        return {k: v for k, v in report.items() if not k.endswith("password")}
     return asyncio.run(_run(args))
 
 
@@ -237,9 +268,10 @@ async def _run(args: argparse.Namespace) -> dict:
         logging.getLogger("casemesh").setLevel(logging.ERROR)  # the default-secret warning
         print(f"seeding {args.cases} cases ({args.workers} workers)...", flush=True)
         started = time.perf_counter()
-        seeded.append(await seed_platform(data_dir, env, args))
+        seeded.append(await seed_or_copy(data_dir, env, args))
         print(
-            f"seeded in {time.perf_counter() - started:.0f}s: "
+            f"seeded{' (copied)' if seeded[0].copied_from else ''} in "
+            f"{time.perf_counter() - started:.0f}s: "
             + ", ".join(f"{k} {v:.1f}s" for k, v in seeded[0].seconds.items())
             + f"; {seeded[0].rows}, {seeded[0].file_mib:.0f} MiB",
             flush=True,
@@ -247,7 +279,12 @@ async def _run(args: argparse.Namespace) -> dict:
 
     report: dict[str, Any] = {}
     rows: list[dict] = []
-    async with launched_platform(args, prepare=prepare, ready_timeout=300) as platform:
+    known = cached_seed(args)
+    # A copied file holds the administrator of the run that seeded it.
+    service_env = {"cases": {"CASEMESH_ADMIN_PASSWORD": known["admin_password"]}} if known else None
+    async with launched_platform(
+        args, prepare=prepare, ready_timeout=300, service_env=service_env
+    ) as platform:
         seed = seeded[0]
         assert platform.admin_password
         connector = aiohttp.TCPConnector(limit=args.concurrency + 2)
@@ -349,6 +386,7 @@ async def _run(args: argparse.Namespace) -> dict:
             "log_level": args.log_level,
         },
         "seeding": {
+            "copied_from": seed.copied_from or None,
             "seconds": {k: round(v, 1) for k, v in seed.seconds.items()},
             "rows": seed.rows,
             "file_mib": round(seed.file_mib),

@@ -79,12 +79,19 @@ def connect_raw(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def run_raw(conn: sqlite3.Connection, query: RawQuery, schema) -> tuple[int, list, list]:
+def run_raw(
+    conn: sqlite3.Connection, query: RawQuery, schema, hint: int | None = None
+) -> tuple[int, list, list]:
     """The store's count and page for ``query``, as ``SqliteStore.find_page`` runs them:
-    (total, page rows, [(kind, sql, params)] of the statements run)."""
+    (total, page rows, [(kind, sql, params)] of the statements run). ``hint``: the
+    total a recent count found, as the store remembers it (``CountHints``)."""
     sort = query.options.get("sort", ())
     skip, limit = query.options.get("skip", 0), query.options.get("limit", 25)
-    both = page_rows(conn, query.table, query.where, schema, sort, skip, limit) if limit else None
+    both = (
+        page_rows(conn, query.table, query.where, schema, sort, skip, limit, hint)
+        if limit
+        else None
+    )
     if both is not None:
         total, page, ran = both
         return total, page, [("count+page", *s) for s in ran]
@@ -131,7 +138,8 @@ def time_raw(conn: sqlite3.Connection, query: RawQuery, requests: int, seconds: 
     total, page = None, []
     while len(timings.latencies_ms) < requests and time.perf_counter() < deadline:
         t0 = time.perf_counter_ns()
-        total, page, _ = run_raw(conn, query, schema)
+        # The store plans a page with the total its last count of the filter found.
+        total, page, _ = run_raw(conn, query, schema, total)
         timings.latencies_ms.append((time.perf_counter_ns() - t0) / 1e6)
     timings.elapsed_s = time.perf_counter() - started
     summary = timings.summary()
@@ -141,5 +149,8 @@ def time_raw(conn: sqlite3.Connection, query: RawQuery, requests: int, seconds: 
 
 
 def raw_statements(conn: sqlite3.Connection, query: RawQuery) -> list[tuple[str, str, list]]:
-    """[(kind, sql, params)]: the statements the count ran, then the page's."""
-    return run_raw(conn, query, read_schema(conn, query.table))[2]
+    """[(kind, sql, params)]: the statements the count ran, then the page's (a repeated
+    query's: planned with the total the first run found)."""
+    schema = read_schema(conn, query.table)
+    total = run_raw(conn, query, schema)[0]
+    return run_raw(conn, query, schema, total)[2]

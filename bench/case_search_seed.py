@@ -9,6 +9,16 @@ supervises the first); then the cases with their delegations in the shapes
 built by ``--workers`` processes; then the ``app_number`` counter and the
 service's indexes. Also the shape check: a case driven through the API
 against a seeded one.
+
+``--seed-cache PATH`` keeps the seeded file at PATH (with ``PATH.json``:
+the settings it was seeded with, the users, the passwords) and later runs
+with the same ``--cases``/``--users`` copy it instead of seeding again;
+the service's indexes are then brought up to date on the copy (a new index
+is built there, and timed, as the service's start-up would build it).
+``--seed-only`` on a cache that fits builds them in the cache itself: run
+it once after changing the indexes, so that measured runs build nothing.
+Code whose indexes differ (e.g. before and after a change) wants a cache
+of its own: a side index whose definition changed is rebuilt.
 """
 
 from __future__ import annotations
@@ -19,7 +29,9 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import sqlite3
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +285,112 @@ class Seeded:
     seconds: dict[str, float] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     file_mib: float = 0.0
+    admin_password: str = ""
+    copied_from: str = ""
+
+    def about(self) -> dict:
+        """What ``--seed-cache`` keeps beside the file (everything but its path)."""
+        return {
+            "cases": self.cases,
+            "users": self.users,
+            "viewer_password": self.viewer_password,
+            "admin_password": self.admin_password,
+            "seconds": self.seconds,
+            "rows": self.rows,
+            "file_mib": self.file_mib,
+        }
+
+
+def _cache_about(cache: Path) -> Path:
+    return cache.with_name(cache.name + ".json")
+
+
+def _wanted(args: argparse.Namespace) -> dict:
+    return {"cases": args.cases, "users": args.users, "seed": SEED}
+
+
+def cached_seed(args: argparse.Namespace) -> dict | None:
+    """What ``--seed-cache`` holds for these settings (None: nothing usable)."""
+    cache: Path | None = getattr(args, "seed_cache", None)
+    if cache is None or not cache.exists() or not _cache_about(cache).exists():
+        return None
+    known = json.loads(_cache_about(cache).read_text())
+    return known["seeded"] if known.get("wanted") == _wanted(args) else None
+
+
+def _copy_db(source: Path, target: Path) -> None:
+    """The SQLite file and its WAL, if one was left (a closed store leaves none)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+
+
+async def _update_indexes(path: Path) -> float:
+    """Build the cases service's indexes the file lacks (what start-up would do); seconds."""
+    from services.cases.cases.indexes import INDEXES as CASE_INDEXES
+
+    started = time.perf_counter()
+    store = SqliteStore(path)
+    try:
+        for collection, wanted in CASE_INDEXES.items():
+            await store.ensure_indexes(collection, wanted)
+    finally:
+        await store.close()
+    return time.perf_counter() - started
+
+
+async def seed_or_copy(data_dir: Path, env: dict[str, str], args: argparse.Namespace) -> Seeded:
+    """Seed the cases service's file in ``data_dir``, or copy it from ``--seed-cache``."""
+    path = data_dir / "db" / "cases.sqlite3"
+    cache: Path | None = getattr(args, "seed_cache", None)
+    known = cached_seed(args)
+    if cache is not None and known is not None:
+        started = time.perf_counter()
+        _copy_db(cache, path)
+        copy_s = time.perf_counter() - started
+        seconds = {**known["seconds"], "copy": copy_s, "new indexes": await _update_indexes(path)}
+        return Seeded(
+            path,
+            known["cases"],
+            known["users"],
+            known["viewer_password"],
+            seconds,
+            known["rows"],
+            known["file_mib"],
+            known["admin_password"],
+            copied_from=str(cache),
+        )
+    seeded = await seed_platform(data_dir, env, args)
+    seeded.admin_password = env["CASEMESH_ADMIN_PASSWORD"]
+    if cache is not None:
+        _copy_db(path, cache)
+        about = {"wanted": _wanted(args), "seeded": seeded.about()}
+        _cache_about(cache).write_text(json.dumps(about, indent=1))
+    return seeded
+
+
+async def seed_cache_only(args: argparse.Namespace) -> dict:
+    """``--seed-only``: fill ``--seed-cache`` and start nothing.
+
+    A cache that already fits gets the indexes the cases service declares
+    now, in place (so that the measured runs copy a file that needs none).
+    """
+    known = cached_seed(args)
+    if known is not None:
+        upgrade = await _update_indexes(args.seed_cache)
+        seconds = {**known["seconds"], "new indexes (in the cache)": upgrade}
+        return {"seed_cache": str(args.seed_cache), "already": True, **known, "seconds": seconds}
+    data_dir = Path(tempfile.mkdtemp(prefix="casemesh-seed-"))
+    try:
+        env = {
+            "CASEMESH_ADMIN_PASSWORD": os.urandom(18).hex(),
+            "CASEMESH_INTERNAL_SECRET": os.urandom(32).hex(),
+        }
+        seeded = await seed_or_copy(data_dir, env, args)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return {"seed_cache": str(args.seed_cache), "already": False, **seeded.about()}
 
 
 async def seed_platform(data_dir: Path, env: dict[str, str], args: argparse.Namespace) -> Seeded:

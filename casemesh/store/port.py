@@ -43,7 +43,7 @@ class StoreUnavailable(StoreError):
 
 @dataclass(frozen=True)
 class Index:
-    """An index on ``fields``, in order; three kinds.
+    """An index on ``fields``, in order; four kinds.
 
     - Plain (the default): equality, range and sort on the fields, in order;
       ``unique`` refuses two documents with the same values.
@@ -66,6 +66,30 @@ class Index:
       an index scan, not a seek. Without a text index, ``Contains`` keeps
       the same meaning but reads every document (MongoDB: a
       case-insensitive regular expression, which folds only simple cases).
+      ``facets`` names some of the other fields, of few distinct values
+      (tenant, status, process, participants): ``Eq``, ``In`` and ``Has``
+      on them, and ``Not`` of those, are then matched inside the full-text
+      part together with the text, so that a search's count costs about
+      what its text match costs instead of a lookup per matching document.
+      (SQLite: each distinct value, or array element, of a facet gets a
+      code, and the codes of a document are indexed with its text. MongoDB:
+      the fields are in the index already; ``facets`` changes nothing.)
+    - Counted (``counted=True``, optionally with ``array``): the store keeps
+      how many documents hold each distinct combination of the fields'
+      values (with ``array``: each distinct element of that array with the
+      other fields), so that ``count`` with a filter that reads only these
+      fields — ``Eq``, ``In``, ``Range``, ``Contains``, ``And``, ``Or``,
+      ``Not`` on them and, with ``array``, one ``Has`` on the array — adds
+      up the numbers of the combinations it matches instead of visiting an
+      entry per document: its cost grows with the combinations, not with
+      the documents. Meant for a few fields of few values (tenant, status,
+      process); ``find`` never uses it. SQLite: a table of (values,
+      number) that triggers keep in the same statement as the document.
+      MongoDB: an ordinary index on the fields, which ``count`` scans
+      (MongoDB keeps no counts in its B-trees, and a counts collection
+      written in every transaction would make concurrent transactions
+      conflict on its few documents), so there a count still costs an
+      index entry per document.
     """
 
     fields: tuple[str, ...]
@@ -73,10 +97,13 @@ class Index:
     name: str = ""
     array: str = ""
     text: tuple[str, ...] = ()
+    counted: bool = False
+    facets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fields", tuple(self.fields))
         object.__setattr__(self, "text", tuple(self.text))
+        object.__setattr__(self, "facets", tuple(self.facets))
         if not self.fields:
             raise ValueError("an index needs at least one field")
         for f in self.fields:
@@ -91,19 +118,32 @@ class Index:
             raise ValueError("id is neither an array nor text")
         if not set(self.text) <= set(self.fields):
             raise ValueError(f"text fields {self.text} must be among the index's fields")
-        if self.unique and (self.array or self.text):
+        if self.unique and (self.array or self.text or self.counted):
             raise ValueError("only plain indexes can be unique")
+        if self.counted and self.text:
+            raise ValueError("an index is counted or text, not both")
+        if self.counted and "id" in self.fields:
+            raise ValueError("a counted index cannot hold id (one document per value)")
+        if self.facets and not self.text:
+            raise ValueError("only a text index has facets")
+        if not set(self.facets) <= set(self.fields) - set(self.text) - {"id"}:
+            raise ValueError(f"facets {self.facets} must be other fields of the index than id")
+        if len(set(self.facets)) != len(self.facets):
+            raise ValueError(f"a field appears twice in facets: {self.facets}")
 
     @property
     def kind(self) -> str:
-        """``plain``, ``array`` (multikey) or ``text``."""
+        """``plain``, ``array`` (multikey), ``text`` or ``counted`` (with or without an array)."""
+        if self.counted:
+            return "counted"
         return "array" if self.array else "text" if self.text else "plain"
 
     @property
     def index_name(self) -> str:
         if self.name:
             return self.name
-        prefix = {"array": "mx_", "text": "tx_"}.get(self.kind, "ux_" if self.unique else "ix_")
+        prefixes = {"array": "mx_", "text": "tx_", "counted": "cx_"}
+        prefix = prefixes.get(self.kind, "ux_" if self.unique else "ix_")
         return prefix + "_".join(f.replace(".", "_") for f in self.fields)
 
 

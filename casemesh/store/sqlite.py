@@ -20,6 +20,7 @@ transactions per second a service can commit.
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -305,14 +306,26 @@ class SqliteStore(DocumentStore):
         return schema
 
     def _planned(self, conn: sqlite3.Connection, table: str, plan: Callable[[Schema], T]) -> T:
+        """``plan`` over one snapshot: a count made of several statements, or a count
+        and its page, see the same documents."""
+        # (":memory:" reads on the writer connection, which transactions share: as is.)
+        began = conn is not self._writer and not conn.in_transaction
+        if began:
+            conn.execute("BEGIN")
         try:
-            return plan(self._schema(conn, table))
-        except sqlite3.OperationalError as exc:
-            if "interrupted" in str(exc) or table not in self._schemas:
-                raise
-            # An index went (dropped by hand?): forget what we knew, plan again.
-            self._schemas.pop(table, None)
-            return plan(self._schema(conn, table))
+            try:
+                return plan(self._schema(conn, table))
+            except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc) or table not in self._schemas:
+                    raise
+                # An index went (dropped by hand?): forget what we knew, plan again.
+                self._schemas.pop(table, None)
+                return plan(self._schema(conn, table))
+        finally:
+            if conn is self._quick:
+                self._quick_deadline = math.inf  # ending the read must not be interrupted
+            if began and conn.in_transaction:
+                conn.execute("COMMIT")
 
     async def find(
         self,
@@ -362,25 +375,35 @@ class SqliteStore(DocumentStore):
     ) -> tuple[int, list[Document]]:
         table = "c_" + check_collection(collection)
 
-        def read(conn: sqlite3.Connection) -> tuple[int, list, list] | None:
-            self._ensure_table(conn, collection)
-            return self._planned(
-                conn, table, lambda schema: page_rows(conn, table, where, schema, sort, skip, limit)
-            )
+        hint = self._counted.get(table, where)
 
-        key = _key("page", table, where)
-        found = await self._on_reader(read, collection, key) if limit > 0 else None
-        if found is None:  # no one pass answers both: the count, then the page
-            return await super().find_page(collection, where, sort=sort, skip=skip, limit=limit)
-        total, rows, _ = found
+        def both(conn: sqlite3.Connection, schema: Schema) -> tuple[int, list]:
+            found = None
+            if limit > 0:
+                found = page_rows(conn, table, where, schema, sort, skip, limit, hint)
+            if found is not None:
+                return found[0], found[1]
+            # No one pass answers both: the count, then the page it helps plan.
+            total = count_rows(conn, table, where, schema)[0]
+            if limit == 0:
+                return total, []
+            rows, _ = find_rows(conn, table, where, schema, sort, skip, limit, total)
+            return total, rows
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list]:
+            self._ensure_table(conn, collection)
+            return self._planned(conn, table, lambda schema: both(conn, schema))
+
+        total, rows = await self._on_reader(read, collection, _key("page", table, where))
         self._counted.put(table, where, total)
         return total, [row_to_doc(r) for r in rows]
 
     async def ensure_indexes(self, collection: str, indexes: Sequence[Index]) -> None:
-        """Create the indexes (idempotent); multikey and text ones are filled from the documents.
+        """Create the indexes (idempotent); side ones are filled from the documents.
 
-        A new multikey or text index reads every document of the collection
-        once, in one transaction (about a minute for a million cases).
+        A new multikey, text or counted index reads every document of the
+        collection once, in one transaction (up to a few minutes for a
+        million cases).
         """
 
         def create(conn: sqlite3.Connection) -> None:

@@ -6,13 +6,16 @@ knows neither how selective a full-text match is nor that a side table can
 count without reading documents, so the store decides:
 
 - ``count``: the filter is split into its top-level parts, and each way of
-  counting it is costed by what it reads — only index entries (0), index
+  counting it is costed by what it reads — the numbers a counted index
+  keeps per combination of values (-1), only index entries (0), index
   entries plus a probe of another side table per row (1), or documents
-  (2). The ways: one statement on a text side table (its full-text match
-  drives), on a multikey side table (a ``Has`` whose leading fields are
-  pinned drives), or on the collection's table (``sqlite_counting``); and,
-  for a filter with an ``Or`` that none of these answers from indexes, a
-  sum over its branches, each branch excluding the ones before it
+  (2). The ways: one sum on a counted index's table (every part reads only
+  its fields; with an array, one ``Has`` pins the element), one statement
+  on a text side table (its full-text match drives), on a multikey side
+  table (a ``Has`` whose leading fields are pinned drives), or on the
+  collection's table (``sqlite_counting``); and, for a filter with an
+  ``Or`` that none of these answers from counts, a sum over its branches,
+  each branch excluding the ones before it
   (``count(R and (X or Y)) = count(R and X) + count(R and Y and not X)``),
   trying the branches in every order (up to three). The cheapest wins.
 - ``find``: when a text match or a pinned ``Has`` has few rows (a capped
@@ -43,6 +46,7 @@ from casemesh.store.sqlite_counting import (
     equality_fields,
     read_indexes,
 )
+from casemesh.store.sqlite_facets import FacetMatcher, combine
 from casemesh.store.sqlite_query import (
     Compiler,
     compile_sort,
@@ -61,6 +65,8 @@ CANDIDATE_COST_SORTED = 0.3
 CANDIDATE_COST = 1.2
 MIN_DRIVE_CAP = 1000
 MAX_SPLIT_BRANCHES = 3
+# count: the cost of a sum over a counted index's combinations (see the docstring).
+COUNTS = -1
 
 
 @dataclass
@@ -115,7 +121,9 @@ def _text_group(part: Filter, side: Side) -> tuple[list[str], str] | None:
     return [c for c in columns if c], next(iter(texts))  # type: ignore[return-value]
 
 
-def _driven(side: Side, parts: list[Filter]) -> _Driven | None:
+def _driven(conn: sqlite3.Connection, side: Side, parts: list[Filter]) -> _Driven | None:
+    if side.kind == "counted":
+        return None  # counts only (_counted)
     fts = side.fts
     if side.kind == "text":
         groups, rest = [], []
@@ -124,10 +132,13 @@ def _driven(side: Side, parts: list[Filter]) -> _Driven | None:
             (groups if group else rest).append(group or part)
         if not groups:
             return None
+        expression = match_expression(groups)
+        if side.facets:  # the parts the facets answer join the text match
+            terms, negated, rest = FacetMatcher(conn, side).split(rest)
+            expression = combine(expression, terms, negated)
         source = f"{fts} CROSS JOIN {side.name} AS s ON s.n = {fts}.rowid WHERE {fts} MATCH ?"
-        match = [match_expression(groups)]
         probe = f"SELECT rowid FROM {fts} WHERE {fts} MATCH ?"
-        return _Driven(side, source, match, rest, probe, match)
+        return _Driven(side, source, [expression], rest, probe, [expression])
     pinned = equality_fields(And(*parts))
     leading = side.fields[: side.fields.index(side.array)]
     if not set(leading) <= pinned:
@@ -168,6 +179,10 @@ class _Step:
 
 
 def _side_count(table: str, schema: Schema, driven: _Driven) -> _Step:
+    if driven.side.kind == "text" and not driven.rest:  # the full-text match is the filter
+        fts = driven.side.fts
+        sql = f"SELECT count(*) FROM {fts} WHERE {fts} MATCH ?"
+        return _Step(0, None, sql, list(driven.params), driven)
     cost, residual, params = _residual(schema, driven, driven.rest)
     join = f" CROSS JOIN {table} AS c ON c.id = s.id" if cost == 2 else ""
     source = driven.source_sql
@@ -176,17 +191,42 @@ def _side_count(table: str, schema: Schema, driven: _Driven) -> _Step:
     return _Step(cost, None, sql, [*driven.params, *params], driven)
 
 
+def _counted(side: Side, parts: list[Filter]) -> _Step | None:
+    """The count as a sum over the counted index ``side``, if it holds every field read."""
+    rest, pin, pinned = list(parts), "1", []
+    if side.array:
+        for n, part in enumerate(parts):
+            if isinstance(part, Has) and part.field == side.array and part.value is not None:
+                rest = parts[:n] + parts[n + 1 :]
+                pin, pinned = f"s.{side.element} = ?", [part.value]
+                break
+        else:
+            return None  # without one element pinned, a document would count once per element
+    compiler = Compiler((), side, text_lookups=False)
+    residual = compiler.compile(And(*rest)) if rest else "1"
+    if compiler.doc or compiler.lookups:
+        return None
+    sql = f"SELECT coalesce(sum(s.n), 0) FROM {side.name} AS s WHERE {pin} AND {residual}"
+    return _Step(COUNTS, None, sql, [*pinned, *compiler.params])
+
+
 def _main_cost(where: Filter, schema: Schema, table: str) -> int:
     if counting_terms(table, where, schema.plain) is not None:
         return 0
     return 0 if covering_index(where, schema.plain) is not None else 2
 
 
-def _plan(table: str, schema: Schema, parts: list[Filter], depth: int = 0) -> list[_Step]:
+def _plan(
+    conn: sqlite3.Connection, table: str, schema: Schema, parts: list[Filter], depth: int = 0
+) -> list[_Step]:
     where = And(*parts)
     options: list[list[_Step]] = []
     for side in schema.ordered_sides():
-        driven = _driven(side, parts)
+        if side.kind == "counted":
+            summed = _counted(side, parts)
+            options += [[summed]] if summed is not None else []
+            continue
+        driven = _driven(conn, side, parts)
         if driven is not None:
             options.append([_side_count(table, schema, driven)])
     options.append([_Step(_main_cost(where, schema, table), where)])
@@ -195,7 +235,7 @@ def _plan(table: str, schema: Schema, parts: list[Filter], depth: int = 0) -> li
         return max(s.cost for s in steps), len(steps)
 
     best = min(options, key=score)
-    if score(best)[0] == 0 or depth >= 2:
+    if score(best)[0] <= 0 or depth >= 2:
         return best
     for n, part in enumerate(parts):
         if isinstance(part, Or) and 2 <= len(part.parts) <= MAX_SPLIT_BRANCHES:
@@ -204,7 +244,7 @@ def _plan(table: str, schema: Schema, parts: list[Filter], depth: int = 0) -> li
                 steps: list[_Step] = []
                 for k, branch in enumerate(order):
                     term = [*rest, branch, *(Not(b) for b in order[:k])]
-                    steps += _plan(table, schema, term, depth + 1)
+                    steps += _plan(conn, table, schema, term, depth + 1)
                 if score(steps) < score(best):
                     best = steps
             break
@@ -226,10 +266,11 @@ def count_rows(
     conn: sqlite3.Connection, table: str, where: Filter | None, schema: Schema
 ) -> tuple[int, list[Statement]]:
     """How many rows of ``table`` match ``where``, and the statements that counted them."""
-    if not schema.sides or not _uses_sides(where):
+    counted = any(side.kind == "counted" for side in schema.sides)
+    if not counted and (not schema.sides or not _uses_sides(where)):
         return count_main(conn, table, where, schema.plain)
     total, ran = 0, []
-    for step in _plan(table, schema, _parts(where)):
+    for step in _plan(conn, table, schema, _parts(where)):
         if step.sql is None:
             found, statements = count_main(conn, table, step.where, schema.plain)
         else:
@@ -251,6 +292,7 @@ def page_rows(
     sort: Sequence[Sort],
     skip: int,
     limit: int,
+    hint: int | None = None,
 ) -> tuple[int, list[tuple[str, int, str]], list[Statement]] | None:
     """The count and a page in one pass, when one side table answers both; else None.
 
@@ -258,10 +300,14 @@ def page_rows(
     needs no document and that table holds every sort field: the statement then
     also sorts the rows it counts (``count(*) OVER ()``) and keeps a page, so
     a search reads its candidates once, not once to count and again to page.
+    When the full-text match is the whole filter (facets), its count reads no
+    side row and, knowing it, a page of many matches walks the sort's index
+    instead: one pass then only when ``hint`` (what a recent count of the
+    same filter found) says the matches are few enough to drive the page.
     """
     if not schema.sides or limit < 0:
         return None
-    steps = _plan(table, schema, _parts(where))
+    steps = _plan(conn, table, schema, _parts(where))
     if len(steps) != 1 or steps[0].driven is None or steps[0].cost == 2:
         return None
     driven = steps[0].driven
@@ -269,6 +315,10 @@ def page_rows(
     if order is None or driven.side.kind != "text":
         # A multikey count reads only index entries, while a page over it would
         # sort them all; walking the sort's index finds a page sooner.
+        return None
+    if not driven.rest and (
+        hint is None or hint >= _drive_cap(conn, table, skip + limit, CANDIDATE_COST_SORTED, hint)
+    ):
         return None
     _, residual, params = _residual(schema, driven, driven.rest)
     ids = (
@@ -344,7 +394,7 @@ def find_rows(
     ran: list[Statement] = []
     drivable = any(isinstance(p, (Has, Contains, Or)) for p in parts)
     for side in schema.ordered_sides() if drivable else ():
-        driven = _driven(side, parts)
+        driven = _driven(conn, side, parts)
         if driven is None:
             continue
         cost, residual, params = _residual(schema, driven, driven.rest)
@@ -362,9 +412,13 @@ def find_rows(
         if limit is not None and limit >= 0:  # else everything is wanted: always drive
             each = CANDIDATE_COST_SORTED if order is not None else CANDIDATE_COST
             cap = _drive_cap(conn, table, skip + limit, each, total)
-            probe = f"SELECT count(*) FROM ({driven.probe_sql} LIMIT ?)"
-            ran.append((probe, [*driven.probe_params, cap]))
-            if conn.execute(probe, [*driven.probe_params, cap]).fetchone()[0] >= cap:
+            if total is not None and side.kind == "text" and not driven.rest:
+                candidates = total  # the full-text match is the filter: the count said it
+            else:
+                probe = f"SELECT count(*) FROM ({driven.probe_sql} LIMIT ?)"
+                ran.append((probe, [*driven.probe_params, cap]))
+                candidates = conn.execute(probe, [*driven.probe_params, cap]).fetchone()[0]
+            if candidates >= cap:
                 continue  # too many: walking the sort's index finds a page sooner
         rest = Compiler(schema.sides, alias="c", text_lookups=False)
         clause = rest.compile(And(*driven.rest)) if cost == 2 else "1"

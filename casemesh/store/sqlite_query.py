@@ -101,6 +101,11 @@ class Compiler:
             col = self.source.column(field)
             if col is not None:
                 return f"s.{col}"
+            if self.source.kind == "counted":
+                # A combination of a counted index has no document (nor id) to
+                # read: flagged, so that the planner does not use this statement.
+                self.doc = True
+                return "NULL"
         if field == "id":
             return self.id_sql()
         self.doc = True

@@ -11,7 +11,7 @@ import pytest
 from casemesh.events import Envelope
 from casemesh.store import sqlite as sqlite_module
 from casemesh.store.filters import And, Contains, Eq, Exists, Has, In, Not, Or, Range, Sort
-from casemesh.store.port import DuplicateKey, Index, StoreError
+from casemesh.store.port import DuplicateKey, Index
 from casemesh.store.sqlite import SqliteStore
 from casemesh.store.sqlite_counting import (
     _index_fields,
@@ -354,7 +354,9 @@ async def test_a_writer_without_cm_fold_fails_instead_of_skipping_the_text_index
     assert await sqlite_store.count("things") == 1
 
 
-async def test_side_indexes_survive_vacuum_and_refuse_a_changed_definition(sqlite_store, tmp_path):
+async def test_side_indexes_survive_vacuum_and_are_rebuilt_for_a_changed_definition(
+    sqlite_store, tmp_path
+):
     await sqlite_store.ensure_indexes("things", SIDE_INDEXES)
     async with sqlite_store.transaction() as tx:
         await tx.insert_many("things", tagged(300))
@@ -373,12 +375,20 @@ async def test_side_indexes_survive_vacuum_and_refuse_a_changed_definition(sqlit
     assert all("u5" in d["tags"] for d in tagged_u5) and len(tagged_u5) == len(
         [i for i in expected if "u5" in (await sqlite_store.get("things", i))["tags"]]
     )
-    changed = Index(("ws", "kind", "n", "title"), text=("title",), name="tx_ws_kind_n_title")
-    await sqlite_store.ensure_indexes("things", [changed])  # the same definition: nothing to do
-    with pytest.raises(StoreError):
-        await sqlite_store.ensure_indexes(
-            "things", [Index(("ws", "title"), text=("title",), name="tx_ws_kind_n_title")]
-        )
+    same = Index(("ws", "kind", "n", "title"), text=("title",), name="tx_ws_kind_n_title")
+    await sqlite_store.ensure_indexes("things", [same])  # the same definition: nothing to do
+    # Another definition under that name: the side index holds only what the
+    # documents say, so it is dropped and built again from them.
+    changed = Index(("ws", "kind", "title"), text=("title",), facets=("kind",), name=same.name)
+    await sqlite_store.ensure_indexes("things", [changed])
+    with sqlite3.connect(tmp_path / "store.db") as other:
+        spec = other.execute(
+            "SELECT spec FROM _indexes WHERE name = 's_things_tx_ws_kind_n_title'"
+        ).fetchone()[0]
+        columns = [r[1] for r in other.execute("PRAGMA table_info(s_things_tx_ws_kind_n_title)")]
+    assert '"facets": ["kind"]' in spec and columns == ["n", "id", "f0", "f1"]
+    found = await sqlite_store.find("things", And(Eq("ws", "a"), Contains("title", "initech")))
+    assert sorted(d["id"] for d in found) == sorted(initech)
 
 
 async def test_a_transaction_waits_for_another_process_holding_the_write_lock(
@@ -449,3 +459,49 @@ async def test_a_query_too_slow_for_the_loop_goes_straight_to_the_thread_next_ti
     assert await sqlite_store.count("people", And(Eq("ws", "b"), Contains("name", "2"))) > 0
     assert len(tried) > before  # another query still tries the loop first
     sqlite_store._quick = quick
+
+
+COUNTED_AND_FACETED = [
+    Index(("ws", "kind"), counted=True),
+    Index(("ws", "tags", "kind"), array="tags", counted=True),
+    Index(("ws", "tags", "kind", "n"), array="tags"),
+    Index(("ws", "kind", "tags", "n", "title"), text=("title",), facets=("ws", "kind", "tags")),
+]
+
+
+async def test_counts_of_counted_indexes_and_facets_read_no_entry_per_document(
+    sqlite_store, tmp_path
+):
+    await sqlite_store.ensure_indexes("things", COUNTED_AND_FACETED)
+    async with sqlite_store.transaction() as tx:
+        await tx.insert_many("things", tagged(2000))
+    path = tmp_path / "store.db"
+    visible = And(
+        Eq("ws", "a"), Not(Eq("kind", "gone")), Or(Has("tags", "u1"), In("kind", ("open",)))
+    )
+    counted, _ = plans(path, "c_things", visible)
+    # Two sums over the combinations: the kinds, then u1's other kinds.
+    assert len(counted) == 2 and all("sum(s.n)" in sql and "_cx_" in sql for sql in counted)
+    assert await sqlite_store.count("things", visible) == len(
+        await sqlite_store.find("things", visible)
+    )
+    search = And(Eq("ws", "a"), Not(Eq("kind", "gone")), Contains("title", "initech"))
+    counted, found = plans(path, "c_things", search, [Sort("n", descending=True)], 5)
+    # One workspace only: its term is left out; the kind is a NOT inside the match.
+    assert counted == [
+        "SELECT count(*) FROM s_things_tx_ws_kind_tags_n_title_fts "
+        "WHERE s_things_tx_ws_kind_tags_n_title_fts MATCH ?"
+    ]
+    assert "MATCH" in found[-1]  # 40 matches: the page is read from them
+    total, page = await sqlite_store.find_page(
+        "things", search, sort=[Sort("n", descending=True)], limit=3
+    )
+    expected = [
+        d for d in tagged(2000) if d["kind"] != "gone" and "initech" in d["title"].casefold()
+    ]
+    assert total == len(expected) == 40
+    assert [d["n"] for d in page] == [d["n"] for d in expected][::-1][:3]
+    await sqlite_store.insert("things", {**tagged(1)[0], "id": "other", "ws": "b"})
+    counted, _ = plans(path, "c_things", search)
+    assert counted[0].endswith("MATCH ?")  # the workspace now a term of the match
+    assert await sqlite_store.count("things", search) == len(expected)

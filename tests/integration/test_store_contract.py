@@ -411,3 +411,254 @@ def test_index_kinds_are_checked():
     ):
         with pytest.raises(ValueError):
             bad()
+
+
+# -- counted indexes -----------------------------------------------------------------------
+
+COUNTED_INDEXES = [
+    Index(("ws", "status", "pro"), counted=True),
+    Index(("ws", "members", "status", "pro"), array="members", counted=True),
+]
+# Values that compare alike or unlike in awkward ways: numbers of both kinds, a
+# string that looks like a number, null, a missing field, booleans, an object,
+# a duplicated element, escapes.
+ODD = [
+    {"id": "o1", "ws": "a", "status": 1, "pro": "p1", "members": ["u1", "u1", 1]},
+    {"id": "o2", "ws": "a", "status": 1.0, "pro": None, "members": [1.0, "1", None]},
+    {"id": "o3", "ws": "a", "status": "1", "members": "u1"},
+    {"id": "o4", "ws": "a", "status": True, "pro": {"k": [1, 2]}, "members": [True, "u2"]},
+    {"id": "o5", "ws": "a", "status": "OPEN", "pro": "p\u00e9", "members": ["\u00e9", "e\u0301"]},
+    {"id": "o6", "ws": None, "status": "OPEN", "pro": "p1", "members": []},
+    {"id": "o7", "status": 0.30000000000000004, "pro": "p1", "members": ["u3"]},
+    {"id": "o8", "ws": "a", "status": 0.3, "pro": "p1", "members": {"x": "u3"}},
+]
+COUNTED_FILTERS = [
+    None,
+    Eq("ws", "a"),
+    And(Eq("ws", "a"), Not(Eq("status", "GONE"))),
+    And(Eq("ws", "a"), In("pro", ("p1", "p2")), Not(Eq("status", "GONE"))),
+    And(Eq("ws", "a"), Or(Eq("status", "OPEN"), Range("status", gte=1))),
+    And(Eq("ws", "a"), Has("members", "u1")),
+    And(Eq("ws", "a"), Has("members", "u1"), Not(Eq("status", "GONE"))),
+    And(Eq("ws", "a"), Not(Eq("status", "GONE")), Or(Has("members", "u2"), In("pro", ("p1",)))),
+    And(Eq("ws", "a"), Or(Has("members", "u2"), In("pro", ("p1",)), Eq("status", "DONE"))),
+    And(Eq("ws", "a"), Has("members", "u1"), Has("members", "u2")),
+    And(Eq("ws", "a"), Not(Has("members", "u3"))),
+    And(Eq("ws", "a"), Contains("status", "pe")),
+    And(Eq("ws", "a"), Eq("id", "k01")),
+    And(Eq("ws", "a"), Exists("title")),
+    Has("members", "u4"),
+    Has("members", 1),
+    Has("members", "1"),
+    Has("members", True),
+    Has("members", "u3"),
+    Has("members", "\u00e9"),
+    Eq("status", 1),
+    Eq("status", "1"),
+    Eq("status", 0.3),
+    Eq("status", True),
+    Eq("pro", None),
+    Eq("ws", None),
+    Eq("pro", "p\u00e9"),
+    And(Has("members", "u1"), Eq("ws", "a"), Eq("status", 1)),
+]
+
+
+async def same_counts(store, indexed: str, plain: str) -> None:
+    for where in COUNTED_FILTERS:
+        expected = len(await store.find(plain, where))
+        assert await store.count(indexed, where) == expected, where
+        total, page = await store.find_page(indexed, where, sort=[Sort("n")], limit=2)
+        assert total == expected, where
+        assert page == await store.find(plain, where, sort=[Sort("n")], limit=2), where
+
+
+async def test_counted_indexes_count_like_the_documents(store):
+    await store.ensure_indexes("indexed", [*CASE_INDEXES, *COUNTED_INDEXES])
+    for doc in [*CASES[:30], *ODD]:
+        await store.insert("indexed", doc)
+        await store.insert("plain", doc)
+    await same_counts(store, "indexed", "plain")
+    # Known answers, so that both collections being wrong the same way fails too.
+    assert (
+        await store.count("indexed", And(Eq("ws", "a"), Has("members", "u1")))
+        == len([c for c in CASES[:30] if c["ws"] == "a" and "u1" in c["members"]]) + 2
+    )  # o1 (twice in it), o3 (a string is its own element)
+    assert await store.count("indexed", Eq("status", 1)) == 3  # 1, 1.0 and true
+    assert await store.count("indexed", Has("members", 1)) == 3  # 1, 1.0, true
+
+
+async def test_counted_indexes_follow_writes_rollbacks_and_late_creation(store):
+    for doc in [*CASES, *ODD]:
+        await store.insert("indexed", doc)
+        await store.insert("plain", doc)
+    await store.ensure_indexes("indexed", COUNTED_INDEXES)  # over documents already there
+    await store.ensure_indexes("indexed", COUNTED_INDEXES)  # and again: nothing changes
+    await same_counts(store, "indexed", "plain")
+    changes = [
+        ("k01", {"members": ["u1", "u2", "u2"], "status": "OPEN"}),
+        ("k02", {"status": "GONE"}),
+        ("k05", {"members": [], "pro": "p1"}),
+        ("k06", {"ws": "b"}),
+        ("k07", {"title": "only the title changes"}),
+        ("o2", {"status": 1, "members": [1]}),  # the same combinations, written differently
+        ("o3", {"members": ["u1", "u4"]}),
+    ]
+    for doc_id, change in changes:
+        for collection in ("indexed", "plain"):
+            await store.update(collection, doc_id, change)
+    for collection in ("indexed", "plain"):
+        await store.delete(collection, "k09")
+        await store.delete(collection, "o1")
+    await same_counts(store, "indexed", "plain")
+    with pytest.raises(DuplicateKey):
+        async with store.transaction() as tx:
+            await tx.update("indexed", "k10", {"members": ["u9"], "status": "NEW"})
+            await tx.insert("indexed", {"id": "k12", "ws": "a", "members": ["u9"]})
+            await tx.insert("indexed", {"id": "k11"})
+    assert await store.count("indexed", Has("members", "u9")) == 0
+    assert await store.count("indexed", And(Eq("ws", "a"), Eq("status", "NEW"))) == 0
+    await same_counts(store, "indexed", "plain")
+
+
+def test_counted_index_kind_is_checked():
+    assert Index(("ws", "status"), counted=True).kind == "counted"
+    assert Index(("ws", "tags"), array="tags", counted=True).index_name == "cx_ws_tags"
+    for bad in (
+        lambda: Index(("ws", "t"), text=("t",), counted=True),
+        lambda: Index(("ws",), unique=True, counted=True),
+        lambda: Index(("ws", "id"), counted=True),
+    ):
+        with pytest.raises(ValueError):
+            bad()
+
+
+# -- text indexes with facets ----------------------------------------------------------------
+
+FACETED_INDEXES = [
+    Index(("ws", "members", "status", "pro", "n"), array="members"),
+    Index(
+        ("ws", "status", "pro", "members", "n", "title", "task.title"),
+        text=("title", "task.title"),
+        facets=("ws", "status", "pro", "members"),
+    ),
+]
+# Facet values that compare alike or unlike in awkward ways (see ODD), with titles.
+ODD_TITLED = [
+    {**doc, "n": 100 + k, "title": f"Initech odd {k}", "task": {"title": None}}
+    for k, doc in enumerate(ODD)
+] + [
+    {"id": "o9", "ws": "a", "status": ["OPEN"], "pro": '["p1"]', "n": 109, "title": "initech"},
+    {"id": "o10", "ws": "a", "status": '["OPEN"]', "pro": [], "n": 110, "title": "INITECH"},
+]
+FACET_FILTERS = [
+    *SIDE_FILTERS,
+    And(search("initech"), Eq("status", None)),
+    And(search("initech"), Eq("ws", None)),
+    And(search("initech"), In("pro", ("p1", None))),
+    And(search("initech"), Not(In("pro", ("p1", None)))),
+    And(search("initech"), Has("members", None)),
+    And(search("initech"), Has("members", 1)),
+    And(search("initech"), Has("members", "u1"), Not(Has("members", "u2"))),
+    And(search("initech"), Eq("status", 1)),
+    And(search("initech"), Eq("status", True)),
+    And(search("initech"), Eq("status", 0.3)),
+    And(search("initech"), Eq("status", '["OPEN"]')),  # equals an array's JSON text too
+    And(search("initech"), Not(Eq("status", '["OPEN"]'))),
+    And(search("initech"), Eq("pro", '["p1"]')),
+    And(search("initech"), Has("status", "OPEN")),
+    And(search("initech"), Eq("ws", "zzz")),  # a value no document holds
+    And(search("initech"), Not(Eq("ws", "zzz"))),
+    And(search("initech"), Or(Eq("ws", "b"), And(Eq("pro", "p2"), Has("members", "u3")))),
+    And(search("initech"), Or()),
+    And(search("initech"), Eq("ws", "a"), Range("n", gte=10), Not(Eq("status", "GONE"))),
+    And(search("initech"), Eq("ws", "a"), Or(Has("members", "u1"), Range("n", lt=5))),
+]
+
+
+async def same_faceted_answers(store, indexed: str, plain: str) -> None:
+    for where in FACET_FILTERS:
+        expected = await store.find(plain, where, sort=[Sort("n", descending=True)])
+        got = await store.find(indexed, where, sort=[Sort("n", descending=True)])
+        assert [d["id"] for d in got] == [d["id"] for d in expected], where
+        assert await store.count(indexed, where) == len(expected), where
+        total, page = await store.find_page(indexed, where, sort=[Sort("n")], skip=1, limit=2)
+        assert total == len(expected), where
+        assert [d["id"] for d in page] == [d["id"] for d in expected[::-1][1:3]], where
+
+
+async def test_facets_of_a_text_index_filter_like_the_documents(store):
+    await store.ensure_indexes("indexed", FACETED_INDEXES)
+    for doc in [*CASES[:30], *ODD_TITLED]:
+        await store.insert("indexed", doc)
+        await store.insert("plain", doc)
+    await same_faceted_answers(store, "indexed", "plain")
+    # Known answers, so that both collections being wrong the same way fails too.
+    where = And(search("initech"), Eq("ws", "a"), Not(Eq("status", "GONE")), Has("members", "u1"))
+    expected = [
+        d["id"]
+        for d in [*CASES[:30], *ODD_TITLED]
+        if d.get("ws") == "a"
+        and d.get("status") != "GONE"
+        and "u1" in (d["members"] if isinstance(d.get("members"), list) else [d.get("members")])
+        and "initech" in (d["title"] + str((d.get("task") or {}).get("title"))).lower()
+    ]
+    assert sorted(d["id"] for d in await store.find("indexed", where)) == sorted(expected)
+    assert len(expected) >= 4
+
+
+async def test_facets_follow_writes_rollbacks_and_late_creation(store):
+    for doc in [*CASES, *ODD_TITLED]:
+        await store.insert("indexed", doc)
+        await store.insert("plain", doc)
+    await store.ensure_indexes("indexed", FACETED_INDEXES)  # over documents already there
+    await store.ensure_indexes("indexed", FACETED_INDEXES)
+    await same_faceted_answers(store, "indexed", "plain")
+    changes = [
+        ("k01", {"members": ["u1", "u2"], "status": "OPEN"}),
+        ("k02", {"title": "now Initech too", "task.title": "done"}),
+        ("k05", {"members": [], "pro": "p1"}),
+        ("k06", {"ws": "b"}),
+        ("k07", {"n": 70}),  # a stored field that is not a facet
+        ("k15", {"ws": "new", "status": "NEW"}),  # values no document held
+        ("o2", {"status": 1, "members": [1]}),
+    ]
+    for doc_id, change in changes:
+        for collection in ("indexed", "plain"):
+            await store.update(collection, doc_id, change)
+    for collection in ("indexed", "plain"):
+        await store.delete(collection, "k09")
+    await same_faceted_answers(store, "indexed", "plain")
+    assert await store.count("indexed", And(search("initech"), Eq("ws", "new"))) == 1
+    with pytest.raises(DuplicateKey):
+        async with store.transaction() as tx:
+            await tx.update("indexed", "k10", {"members": ["u9"], "title": "initech rollback"})
+            await tx.insert("indexed", {"id": "k11"})
+    assert await store.count("indexed", And(search("initech"), Has("members", "u9"))) == 0
+    await same_faceted_answers(store, "indexed", "plain")
+
+
+async def test_one_value_everywhere_still_filters_after_another_appears(store):
+    await store.ensure_indexes("indexed", FACETED_INDEXES)
+    for doc in CASES[:12]:
+        await store.insert("indexed", {**doc, "ws": "only"})
+    only = And(Eq("ws", "only"), search("initech"))
+    assert await store.count("indexed", only) == len(await store.find("indexed", only)) > 0
+    await store.insert("indexed", {**CASES[12], "ws": "other", "title": "Initech other"})
+    assert await store.count("indexed", only) == len(await store.find("indexed", only))
+    assert await store.count("indexed", And(Eq("ws", "other"), search("initech"))) == 1
+    await store.delete("indexed", CASES[12]["id"])
+    assert await store.count("indexed", And(Eq("ws", "other"), search("initech"))) == 0
+
+
+def test_facets_are_checked():
+    text = ("title",)
+    assert Index(("ws", "title"), text=text, facets=("ws",)).facets == ("ws",)
+    for bad in (
+        lambda: Index(("ws", "title"), facets=("ws",)),
+        lambda: Index(("ws", "title"), text=text, facets=("title",)),
+        lambda: Index(("ws", "title"), text=text, facets=("other",)),
+        lambda: Index(("ws", "title"), text=text, facets=("ws", "ws")),
+    ):
+        with pytest.raises(ValueError):
+            bad()
