@@ -157,9 +157,8 @@ async def test_content_deleted_behind_our_back_is_404(world, front, object_backe
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("object_backend", ["s3"], indirect=True)  # stops the S3 server
 async def test_object_store_stopped_is_503_in_each_shape(world, front, object_backend, request):
-    if object_backend != "s3":
-        pytest.skip("stopping a server applies to the SeaweedFS S3 backend only")
     server = request.getfixturevalue("s3_server")
     case = await world.start_case()
     doc = await uploaded(world, case=case)

@@ -68,9 +68,8 @@ def _admin_headers() -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("object_backend", ["s3"], indirect=True)  # stops the S3 server
 async def test_object_store_down(world, object_backend, request):
-    if object_backend != "s3":
-        pytest.skip("stopping a server applies to the SeaweedFS S3 backend only")
     server = request.getfixturevalue("s3_server")
     case = await world.start_case()
     status, doc, _ = await world.upload(case["app_uid"], b"before the outage")
