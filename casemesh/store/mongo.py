@@ -18,12 +18,10 @@ Layout, in one MongoDB database per service:
   copies (``_fold``, see ``mongo_records``) — read once per store and
   collection. A multikey index is an ordinary MongoDB index (MongoDB makes
   it multikey when it meets an array), and so is a counted one: ``count``
-  scans its entries (``count_documents``). Keeping numbers per combination
-  in a collection of their own, as the SQLite adapter does, would make
-  every transaction writing such a document also write one of a few hot
-  counter documents, and concurrent transactions would then fail with
-  write conflicts far more often; here the counts stay exact at the cost of
-  an index entry visited per counted document.
+  scans its entries. Counters per combination, as SQLite keeps them, would
+  make every transaction writing such a document write one of a few hot
+  counter documents too, and concurrent transactions would fail with write
+  conflicts far more often; here an exact count visits an entry per document.
 
 Transactions are MongoDB multi-document transactions (snapshot reads,
 majority writes), so the server must be a replica set; docker-compose runs a
