@@ -1,7 +1,7 @@
 """One contract for both event buses: the in-process bus and real RabbitMQ.
 
-Every test runs twice (``bus`` is parametrized); the RabbitMQ run talks to the
-broker from the ``amqp_url`` fixture on a private exchange and queues.
+Every test runs twice (the ``bus`` fixture of tests/fixtures/rabbitmq.py); the
+RabbitMQ run talks to the broker from ``amqp_url`` on a private exchange and queues.
 """
 
 from __future__ import annotations
@@ -15,24 +15,12 @@ from datetime import UTC, datetime
 import aio_pika
 import pytest
 
-from casemesh.bus.memory import InProcessBus
 from casemesh.bus.port import Deduplicator, EventBus, RetryPolicy
 from casemesh.bus.rabbitmq import RabbitMQBus
 from casemesh.events import Envelope
 from tests.fixtures.rabbitmq import rabbitmq_test_bus
 
 FAST_RETRY = RetryPolicy(max_attempts=3, retry_delays=(0.05, 0.1))
-
-
-@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    if request.param == "memory":
-        memory = InProcessBus()
-        yield memory
-        await memory.close()
-        return
-    async with rabbitmq_test_bus(request.getfixturevalue("amqp_url")) as rabbit:
-        yield rabbit
 
 
 @pytest.fixture

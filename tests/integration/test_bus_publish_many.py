@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
 
-from casemesh.bus.memory import InProcessBus
 from casemesh.bus.port import BusUnavailable, EventBus
 from casemesh.bus.rabbitmq import RabbitMQBus
 from casemesh.events import Envelope
 from tests.fixtures.rabbitmq import rabbitmq_test_bus
-
-
-@pytest.fixture(params=["memory", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[EventBus]:
-    if request.param == "memory":
-        memory = InProcessBus()
-        yield memory
-        await memory.close()
-        return
-    async with rabbitmq_test_bus(request.getfixturevalue("amqp_url")) as rabbit:
-        yield rabbit
 
 
 def numbered(n: int) -> Envelope:
