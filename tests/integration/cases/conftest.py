@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +52,28 @@ class CasesApi:
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.02)
+
+
+async def create_testers(
+    post: Callable[..., Awaitable[dict]], names: tuple[str, ...] = ("bob", "carol", "dave")
+) -> dict[str, str]:
+    """Directory users named ``names`` made through ``post`` (a POST to the cases API);
+    their uids by name."""
+    uids = {}
+    for name in names:
+        user = await post(
+            "POST",
+            "/users",
+            json={
+                "usr_username": name,
+                "usr_firstname": name.title(),
+                "usr_lastname": "Tester",
+                "usr_email": f"{name}@example.com",
+                "usr_new_pass": "a-long-enough-password-1",
+            },
+        )
+        uids[name] = user["usr_uid"]
+    return uids
 
 
 def admin(workspace: str = "workflow") -> Identity:

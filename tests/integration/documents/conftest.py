@@ -30,7 +30,7 @@ from casemesh.web.keys import RUNTIME
 from services.cases.app import create_app as create_cases_app
 from services.documents.app import create_app as create_documents_app
 from tests.fixtures.web import serving
-from tests.integration.cases.conftest import EXAMPLES, SECRET, admin
+from tests.integration.cases.conftest import EXAMPLES, SECRET, admin, create_testers
 
 PROCESS = "d6000000000000000000000000000000"
 TASK_REQUEST = "d6000000000000000000000000000001"
@@ -246,19 +246,7 @@ async def world(request, tmp_path, object_backend) -> AsyncIterator[World]:
             await _wait_ready(http, cases_url)
             await _wait_ready(http, url)
             w = World(cases_url, url, http, events, objects, app[RUNTIME].store, settings)
-            for name in ("bob", "carol", "dave"):
-                user = await w.cases(
-                    "POST",
-                    "/users",
-                    json={
-                        "usr_username": name,
-                        "usr_firstname": name.title(),
-                        "usr_lastname": "Tester",
-                        "usr_email": f"{name}@example.com",
-                        "usr_new_pass": "a-long-enough-password-1",
-                    },
-                )
-                w.users[name] = user["usr_uid"]
+            w.users.update(await create_testers(w.cases))
             readers = (await w.cases("POST", "/groups", json={"grp_title": "Doc readers"}))[
                 "grp_uid"
             ]

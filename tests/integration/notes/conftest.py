@@ -28,7 +28,7 @@ from services.documents.app import create_app as create_documents_app
 from services.notes.app import create_app as create_notes_app
 from services.notes.facts_cache import FACTS_TTL
 from tests.fixtures.web import serving
-from tests.integration.cases.conftest import EXAMPLES, SECRET, admin
+from tests.integration.cases.conftest import EXAMPLES, SECRET, admin, create_testers
 
 PROCESS = "d5000000000000000000000000000000"
 TASK_REQUEST = "d5000000000000000000000000000001"
@@ -205,19 +205,7 @@ async def running_world(
                         documents_url=documents_url,
                         notes_app=notes_app,
                     )
-                    for name in ("bob", "carol", "dave"):
-                        user = await w.cases(
-                            "POST",
-                            "/users",
-                            json={
-                                "usr_username": name,
-                                "usr_firstname": name.title(),
-                                "usr_lastname": "Tester",
-                                "usr_email": f"{name}@example.com",
-                                "usr_new_pass": "a-long-enough-password-1",
-                            },
-                        )
-                        w.users[name] = user["usr_uid"]
+                    w.users.update(await create_testers(w.cases))
                     w.readers = (
                         await w.cases("POST", "/groups", json={"grp_title": "Note readers"})
                     )["grp_uid"]
