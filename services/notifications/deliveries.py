@@ -14,8 +14,8 @@ one sends.
 
 New records, claims and outcomes can be written several at a time
 (``record_all``, ``claim_all``, ``record_outcomes``, and all three kinds
-together with ``apply``, which ``ledger.GroupCommit`` uses): one transaction
-(one commit) for the lot, but every record keeps its own check — an insert
+together in the ledger's group commit, through ``apply_in``): one
+transaction (one commit) for the lot, but every record keeps its own check — an insert
 only if the id is new, a claim or a checked outcome only at the version
 read — so batching changes how many commits the service makes, not which
 event, sender or outcome wins a record.
@@ -202,6 +202,10 @@ class Deliveries:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
 
+    @property
+    def store(self) -> DocumentStore:
+        return self._store
+
     async def record(self, doc: Document) -> bool:
         """Write a new record; False when this (event, recipient) is already recorded."""
         try:
@@ -279,27 +283,22 @@ class Deliveries:
         except VersionConflict:
             return [await self._write_one(outcome) for outcome in outcomes]
 
-    async def apply(self, writes: Sequence[Write]) -> list[Any]:
-        """New records, claims and outcomes, all in one transaction; each one's answer.
+    async def apply_in(self, tx: Transaction, write: Write) -> Any:
+        """A new-records, claims or outcome write in ``tx``, shared with others; its answer.
 
         For ``NewRecords`` how many were new, for ``Claims`` the records
         claimed, for an ``Outcome`` whether it was written: the same rules,
         record by record, as ``record_all``, ``claim_all`` and
-        ``record_outcomes``, only with one commit for the lot. Raises if the
-        transaction fails (nothing of it is written then); the caller may
-        then apply each write on its own (``apply_alone``).
+        ``record_outcomes``, only in a transaction other writes share (the
+        ledger's group commit). Leaves ``tx`` usable: every record is checked
+        before it is written. Should the shared transaction fail, the write is
+        applied on its own instead (``apply_alone``).
         """
-        moment = now()
-        async with self._store.transaction() as tx:
-            answers: list[Any] = []
-            for write in writes:
-                if isinstance(write, NewRecords):
-                    answers.append(await _insert_new(tx, write.docs))
-                elif isinstance(write, Claims):
-                    answers.append(await _claim(tx, write, moment))
-                else:
-                    answers.append(await _write_outcome(tx, write, moment))
-            return answers
+        if isinstance(write, NewRecords):
+            return await _insert_new(tx, write.docs)
+        if isinstance(write, Claims):
+            return await _claim(tx, write, now())
+        return await _write_outcome(tx, write, now())
 
     async def apply_alone(self, write: Write) -> Any:
         """One write in a transaction of its own (what ``apply`` answers for it)."""

@@ -10,7 +10,7 @@ exponential back-off, not the bus's. See ``deliveries`` for the record's
 life and docs/notifications.md for the exactly-once argument.
 
 Store writes are batched where that is safe: claims and outcomes go through
-the service's group commit (``ledger.GroupCommit``, shared with the handler's
+the service's group commit (``ledger.Ledger``, shared with the handler's
 new records). A wake-up claims every due record it read together (a
 compare-and-set per record, so what another sender changed first is left
 out); an outcome is written as soon as no other commit is under way,
@@ -48,7 +48,7 @@ from services.notifications.deliveries import (
     retry_outcome,
     sent_outcome,
 )
-from services.notifications.ledger import GroupCommit
+from services.notifications.ledger import Ledger
 from services.notifications.metrics import DeliveryStats
 
 log = logging.getLogger("casemesh.notifications.sender")
@@ -71,7 +71,7 @@ class Sender:
         mailer: Mailer,
         settings: Settings,
         stats: DeliveryStats,
-        ledger: GroupCommit | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.deliveries = deliveries
         self.mailer = mailer
@@ -86,7 +86,7 @@ class Sender:
         # claim is given back unsent: start + send_timeout stays < 3/4 lease.
         self.start_within = settings.notifications_lease / 4
         # Claims and outcomes (and the handler's new records) are group-committed.
-        self.ledger = ledger or GroupCommit(deliveries)
+        self.ledger = ledger or Ledger(deliveries)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.notifications_concurrency)
         self._in_flight: set[asyncio.Task[None]] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 
@@ -98,3 +99,54 @@ async def test_a_failed_handler_write_leaves_no_dedup_record(store):
     assert not await runtime.dedup.seen(runtime.queue, failed.id)
     await runtime.dedup.remember(runtime.queue, failed.id)  # the bus remembers it itself
     assert await runtime.dedup.seen(runtime.queue, failed.id)
+
+
+async def test_weights_cap_what_one_commit_carries(store):
+    group = GroupCommit(store, max_writes=5)
+    weights = [2, 2, 2, 1, 4, 7, 1]
+    answers = await asyncio.gather(
+        *(group.run(inserting(n), weight=w) for n, w in enumerate(weights))
+    )
+    assert answers == list(range(7))
+    # [2, 2] [2, 1] [4] [7] [1]: a write heavier than the limit still goes, alone.
+    assert group.commits == 5 and group.writes == 7 and group.largest == 2
+
+
+async def test_a_write_redone_alone_goes_the_callers_way(store):
+    await store.insert("things", {"id": "t3", "n": -1})
+    group, committed = GroupCommit(store), []
+
+    async def overwrite_t3() -> int:
+        await store.update("things", "t3", {"n": 3})
+        return 3
+
+    results = await asyncio.gather(
+        *(
+            group.run(
+                inserting(n),
+                alone=overwrite_t3 if n == 3 else None,
+                committed=partial(committed.append, n),
+            )
+            for n in range(6)
+        ),
+        group.run(inserting(3), committed=partial(committed.append, "again")),
+        return_exceptions=True,
+    )
+    assert results[:6] == list(range(6))
+    assert isinstance(results[6], DuplicateKey)
+    assert (await store.get("things", "t3"))["n"] == 3
+    # The shared transaction failed: each went alone, and only the failed one is not reported.
+    assert sorted(committed) == list(range(6))
+    assert group.commits == 6 and group.largest == 1
+
+
+async def test_a_lone_write_goes_the_callers_way_at_once(store):
+    group, calls = GroupCommit(store), []
+
+    async def alone() -> str:
+        calls.append("alone")
+        return "alone"
+
+    assert await group.run(inserting(1), alone=alone) == "alone"
+    assert calls == ["alone"] and await store.get("things", "t1") is None
+    assert group.commits == 1 and group.writes == 1

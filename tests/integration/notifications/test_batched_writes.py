@@ -17,19 +17,20 @@ from services.notifications.deliveries import (
     SENT,
     Claims,
     Deliveries,
+    NewRecords,
     delivery_id,
     failed_outcome,
     new_record,
     now,
     sent_outcome,
 )
-from services.notifications.ledger import GroupCommit
+from services.notifications.ledger import Ledger
 from tests.integration.notifications.conftest import person, until
 from tests.integration.notifications.test_mail_arrives import APP_UID, note
 
 
-async def _queued(service, count: int) -> list[dict]:
-    """``count`` queued records, as the handler writes them."""
+def _new_records(count: int) -> list[dict]:
+    """``count`` records, as the handler makes them."""
     docs = []
     for i in range(count):
         who = person(f"user{i}")
@@ -55,7 +56,12 @@ async def _queued(service, count: int) -> list[dict]:
                 html="<p>html</p>",
             )
         )
-    return [await service.runtime.store.insert(COLLECTION, doc) for doc in docs]
+    return docs
+
+
+async def _queued(service, count: int) -> list[dict]:
+    """``count`` queued records, as the handler writes them."""
+    return [await service.runtime.store.insert(COLLECTION, doc) for doc in _new_records(count)]
 
 
 async def _stopped_sender(service):
@@ -158,36 +164,47 @@ def test_a_released_record_is_due_now_with_its_attempt_returned():
 async def test_a_failed_group_commit_applies_each_write_on_its_own(service, monkeypatch):
     await _stopped_sender(service)
     deliveries = Deliveries(service.runtime.store)
-    ledger = GroupCommit(deliveries)
+    ledger = Ledger(deliveries)
     queued = await _queued(service, 3)
     fresh = [dict(doc, id=doc["id"][:-4] + "beef") for doc in queued[:2]]
     for doc in fresh:
         doc.pop("_version")
-    real_apply, failures = deliveries.apply, []
+    real_apply_in, shared = deliveries.apply_in, []
 
-    async def apply_failing_once(writes):
-        if not failures:
-            failures.append(len(writes))
+    async def apply_in_failing_the_third(tx, write):
+        shared.append(type(write))
+        if len(shared) == 3:
             raise VersionConflict("the shared transaction lost a race")  # as MongoDB aborts
-        return await real_apply(writes)
+        return await real_apply_in(tx, write)
 
-    monkeypatch.setattr(deliveries, "apply", apply_failing_once)
+    monkeypatch.setattr(deliveries, "apply_in", apply_in_failing_the_third)
     # Submitted together: they share one transaction, which fails; then each alone.
     new, claimed, duplicate = await asyncio.gather(
         ledger.record(fresh),
         ledger.claim(queued[:2], owner="me", lease=60),
         ledger.record([queued[2]]),  # already recorded: not written again
     )
-    assert failures == [3]
-    assert new == 2 and duplicate == 0
+    assert shared == [NewRecords, Claims, NewRecords]
+    assert new == 2 and duplicate == 0  # the rolled-back inserts were redone
     assert [c["id"] for c in claimed] == [d["id"] for d in queued[:2]]
-    assert ledger.commits == 3 and ledger.writes == 3
+    assert ledger.commits == 3 and ledger.writes == 3 and ledger.written == 0
     for doc in fresh:
         assert (await deliveries.get(doc["id"]))["status"] == QUEUED
     written = await asyncio.gather(*(ledger.write(sent_outcome(c)) for c in claimed))
     assert written == [True, True]
     assert ledger.commits == 4 and ledger.largest == 2  # the two outcomes went together
+    assert ledger.written == 2
     assert {(await deliveries.get(d["id"]))["status"] for d in queued[:2]} == {SENT}
+
+
+async def test_one_commit_carries_at_most_500_records(service):
+    await _stopped_sender(service)
+    ledger = Ledger(Deliveries(service.runtime.store))
+    batches = [_new_records(n) for n in (300, 150, 100, 1)]
+    counts = await asyncio.gather(*(ledger.record(docs) for docs in batches))
+    assert counts == [300, 150, 100, 1]
+    # 300 + 150 fill one commit; 100 more would pass 500, so they start the next.
+    assert ledger.commits == 2 and ledger.writes == 4 and ledger.largest == 2
 
 
 async def test_a_slow_send_does_not_hold_up_later_deliveries(service):
@@ -220,15 +237,14 @@ async def test_a_slow_send_does_not_hold_up_later_deliveries(service):
 async def test_a_sender_stopped_while_claiming_gives_the_claims_back(service, monkeypatch):
     sender = service.instances[0].sender
     ledger, claiming, go_on = sender.ledger, asyncio.Event(), asyncio.Event()
-    real_apply = ledger._deliveries.apply
+    real_claim = ledger.claim
 
-    async def slow_claims(writes):
-        if any(isinstance(w, Claims) for w in writes):
-            claiming.set()
-            await go_on.wait()
-        return await real_apply(writes)
+    async def slow_claim(docs, *, owner, lease):
+        claiming.set()
+        await go_on.wait()
+        return await real_claim(docs, owner=owner, lease=lease)
 
-    monkeypatch.setattr(ledger._deliveries, "apply", slow_claims)
+    monkeypatch.setattr(ledger, "claim", slow_claim)
     ann, bob, cat = person("ann"), person("bob"), person("cat")
     await service.publish(note(ann, [ann, bob, cat]))
     await asyncio.wait_for(claiming.wait(), 10)
