@@ -16,12 +16,21 @@ delete publishes again too, and consumers drop the duplicate by event id.
 
 ``paused=True`` (``CASEMESH_OUTBOX_PAUSED``) publishes nothing, not even at
 shutdown: events stay in the outbox until a relay that is not paused runs.
+
+Back-pressure: a service whose requests keep its event loop busy can commit
+events faster than the relay gets the loop to publish them (measured: 23 000
+events behind after a 20 s burst). ``room()``, which services await before
+a write request, holds the request while more than ``HIGH_WATER`` events
+committed here wait, until the relay is back under ``LOW_WATER`` — but never
+longer than ``MAX_HOLD``, and not at all while the relay cannot publish
+(broker down, paused): writes must go on then, that is what the outbox is for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 
 from casemesh.bus.port import BusUnavailable, EventBus
 from casemesh.store.port import DocumentStore, StoreError
@@ -30,6 +39,9 @@ from casemesh.wakeup import sleep_until_woken
 log = logging.getLogger("casemesh.outbox")
 
 MAX_BACKOFF = 5.0
+HIGH_WATER = 1000
+LOW_WATER = 200
+MAX_HOLD = 1.0
 
 
 class OutboxRelay:
@@ -51,13 +63,34 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.published = 0
+        # Events committed by this process and not yet published (as far as it knows).
+        self.unpublished = 0
+        self._failing = False
+        self._roomy = asyncio.Event()
+        self._roomy.set()
         listen = getattr(store, "add_commit_listener", None)
         if listen is not None:
-            listen(self.wake)
+            listen(self.committed)
 
-    def wake(self) -> None:
-        """Something was written: publish now instead of at the next poll."""
+    def committed(self, count: int) -> None:
+        """``count`` events were committed: publish now instead of at the next poll."""
+        self.unpublished += count
+        if self.unpublished > HIGH_WATER:
+            self._roomy.clear()
         self._wakeup.set()
+
+    async def room(self) -> None:
+        """Wait (up to MAX_HOLD) while the relay is far behind but able to publish."""
+        if self._roomy.is_set() or self.paused or self._failing or self._task is None:
+            return
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._roomy.wait(), MAX_HOLD)
+
+    def _published(self, count: int) -> None:
+        self.published += count
+        self.unpublished = max(0, self.unpublished - count)
+        if self.unpublished <= LOW_WATER:
+            self._roomy.set()
 
     def start(self) -> None:
         if self._task is None:
@@ -103,7 +136,7 @@ class OutboxRelay:
             if confirmed:
                 await self._store.outbox_mark_published([r.seq for r in records[:confirmed]])
                 total += confirmed
-                self.published += confirmed
+                self._published(confirmed)
             if confirmed < len(records):
                 failure = results[confirmed]
                 assert failure is not None
@@ -118,8 +151,13 @@ class OutboxRelay:
                 continue
             try:
                 await self.drain()
+                self._failing = False
+                self.unpublished = 0  # drained: nothing of ours is waiting
+                self._roomy.set()
                 backoff, pause = 0.1, self._poll_interval
             except (BusUnavailable, StoreError) as exc:
                 log.warning("outbox relay cannot publish yet: %s (retry in %.1fs)", exc, backoff)
+                self._failing = True
+                self._roomy.set()  # no holding writes for a relay that cannot publish
                 pause, backoff = backoff, min(backoff * 2, MAX_BACKOFF)
             await sleep_until_woken(self._wakeup, pause)

@@ -116,7 +116,7 @@ class MongoStore(DocumentStore):
         self._db = client[database_name]
         self._owns_client = owns_client
         self._ping_timeout = ping_timeout
-        self._commit_listeners: list[Callable[[], None]] = []
+        self._commit_listeners: list[Callable[[int], None]] = []
         self._text_fields: dict[str, frozenset[str]] = {}
 
     @classmethod
@@ -139,8 +139,8 @@ class MongoStore(DocumentStore):
     def _counters(self) -> Any:
         return self._db[COUNTERS]
 
-    def add_commit_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after each commit that wrote outbox events."""
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(count)`` after each commit that wrote ``count`` outbox events."""
         self._commit_listeners.append(listener)
 
     async def text_fields(self, collection: str) -> frozenset[str]:
@@ -224,7 +224,7 @@ class MongoStore(DocumentStore):
                 await session.end_session()
         if tx.events:
             for listener in self._commit_listeners:
-                listener()
+                listener(len(tx.events))
 
     # -- single writes ------------------------------------------------------
 

@@ -8,13 +8,13 @@ transaction half-way.
 
 ``BEGIN IMMEDIATE`` is tried on the loop without waiting; if another
 process holds the write lock it is redone in the writer's thread, which
-waits for it. ``COMMIT`` (which may checkpoint the WAL) runs in the
-writer's thread. The statements in between — single-document reads and
-writes by primary key, each a few tens of microseconds once the transaction
-holds the write lock — run directly on the event loop: a hop to the thread
-and back costs far more than the statement, and it happens while the write
-lock is held, so under load those hops, not SQLite, set how many
-transactions per second a service can commit.
+waits for it. The statements after it — single-document reads and writes by
+primary key, each a few tens of microseconds once the transaction holds the
+write lock — and the ``COMMIT`` run directly on the event loop: a hop to
+the thread and back costs far more than the statement (a thread wake-up on
+this VM is tens of microseconds), and it happens while the write lock is
+held. A WAL commit at ``synchronous=NORMAL`` does not fsync, and the writer
+never checkpoints: ``sqlite_checkpoint`` does that in a thread of its own.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from casemesh.store.port import (
     Transaction,
     check_collection,
 )
+from casemesh.store.sqlite_checkpoint import Checkpoints
 from casemesh.store.sqlite_plan import (
     CountHints,
     Schema,
@@ -56,9 +57,12 @@ from casemesh.store.sqlite_transaction import SqliteTransaction, row_to_doc
 
 T = TypeVar("T")
 
-# How long a read may run on the event loop before it is interrupted and
-# redone in the reader's thread, and how often (in SQLite VM steps) to look.
+# How much CPU a read may use on the event loop before it is interrupted and
+# redone in the reader's thread, how long it may take in all (disk waits, and
+# the GIL: SQLite releases it while it steps, so other threads may hold it),
+# and how often (in SQLite VM steps) to look.
 QUICK_READ_SECONDS = 0.002
+QUICK_READ_WALL_SECONDS = 0.02
 PROGRESS_STEPS = 1000
 BUSY_TIMEOUT_MS = 30000
 EMITTED_KEPT = 10_000  # committed events kept in memory for the outbox relay
@@ -134,25 +138,31 @@ class SqliteStore(DocumentStore):
         # Reads tried on the event loop first; a progress handler interrupts
         # one that runs past the deadline, and it is redone in the thread.
         self._quick: sqlite3.Connection | None = None
-        self._quick_deadline = 0.0
+        self._quick_deadline = 0.0  # CPU time of the loop's thread (time.thread_time)
+        self._quick_wall_deadline = 0.0
         self._write_lock = asyncio.Lock()
         self._tables: set[str] = set()
         # table -> its indexes and side indexes, for the query planner (sqlite_plan).
         self._schemas: dict[str, Schema] = {}
         # What counts just found: the find of a page that usually follows plans with it.
         self._counted = CountHints()
-        self._commit_listeners: list[Callable[[], None]] = []
+        self._commit_listeners: list[Callable[[int], None]] = []
         # seq -> event, for the outbox events this store committed and has not
         # seen published yet (the relay reads them back; parsing is the cost).
         self._emitted: dict[int, Envelope] = {}
         # (collection, filter) -> until when reads of it skip the loop (see _on_reader).
         self._slow: dict[object, float] = {}
+        self._checkpoints = Checkpoints(self.path, self._write_lock)
 
     # -- plumbing -----------------------------------------------------------
 
     async def _on_writer(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
-            self._writer = await self._run(self._writer_thread, lambda: _connect(self.path))
+            writer = await self._run(self._writer_thread, lambda: _connect(self.path))
+            # Commits run on the loop: checkpoints are the Checkpoints' thread's job.
+            writer.execute("PRAGMA wal_autocheckpoint=0")
+            writer.execute("PRAGMA journal_size_limit=0")  # see sqlite_checkpoint
+            self._writer = writer
             await self._run(self._writer_thread, lambda: self._create_base(self._writer))
         conn = self._writer
         return await self._run(self._writer_thread, lambda: fn(conn))
@@ -184,7 +194,8 @@ class SqliteStore(DocumentStore):
             quick.set_progress_handler(self._past_quick_deadline, PROGRESS_STEPS)
             self._quick = quick
         if self._quick is not None and (collection is None or "c_" + collection in self._tables):
-            self._quick_deadline = time.perf_counter() + QUICK_READ_SECONDS
+            self._quick_deadline = time.thread_time() + QUICK_READ_SECONDS
+            self._quick_wall_deadline = time.perf_counter() + QUICK_READ_WALL_SECONDS
             try:
                 return fn(self._quick)
             except sqlite3.OperationalError:
@@ -197,7 +208,12 @@ class SqliteStore(DocumentStore):
         return await self._run(self._reader_thread, lambda: fn(conn))
 
     def _past_quick_deadline(self) -> bool:
-        return time.perf_counter() > self._quick_deadline
+        # CPU time, not wall time: under load the loop's thread waits for the
+        # GIL between steps, and a wall-clock budget sent quick reads away.
+        return (
+            time.thread_time() > self._quick_deadline
+            or time.perf_counter() > self._quick_wall_deadline
+        )
 
     @staticmethod
     async def _run(pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
@@ -235,8 +251,8 @@ class SqliteStore(DocumentStore):
             self._tables.add(table)
         return table
 
-    def add_commit_listener(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after each commit that wrote outbox events."""
+    def add_commit_listener(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(count)`` after each commit that wrote ``count`` outbox events."""
         self._commit_listeners.append(listener)
 
     # -- transactions -------------------------------------------------------
@@ -250,7 +266,9 @@ class SqliteStore(DocumentStore):
             try:
                 yield tx
                 seqs = self._in_transaction(lambda c: _write_outbox(c, tx.events))
-                await self._on_writer(lambda c: c.execute("COMMIT"))
+                # On the loop: holding the write lock, a WAL commit never waits
+                # (no fsync at synchronous=NORMAL, checkpoints run elsewhere).
+                self._in_transaction(lambda c: c.execute("COMMIT"))
                 self._emitted.update(zip(seqs, tx.events, strict=True))
                 while len(self._emitted) > EMITTED_KEPT:
                     self._emitted.pop(next(iter(self._emitted)))
@@ -262,9 +280,10 @@ class SqliteStore(DocumentStore):
                     await asyncio.shield(self._on_writer(_rollback_if_open))
                 self._tables.clear()  # tables this transaction created are gone again
                 raise
+        self._checkpoints.committed()
         if tx.events:
             for listener in self._commit_listeners:
-                listener()
+                listener(len(tx.events))
 
     def _begin_now(self) -> bool:
         """``BEGIN IMMEDIATE`` on the loop if the write lock is free; False if it must wait.
@@ -323,7 +342,8 @@ class SqliteStore(DocumentStore):
                 return plan(self._schema(conn, table))
         finally:
             if conn is self._quick:
-                self._quick_deadline = math.inf  # ending the read must not be interrupted
+                # ending the read must not be interrupted
+                self._quick_deadline = self._quick_wall_deadline = math.inf
             if began and conn.in_transaction:
                 conn.execute("COMMIT")
 
@@ -434,6 +454,7 @@ class SqliteStore(DocumentStore):
                 raise DuplicateKey(str(exc)) from exc
             finally:
                 self._tables.clear()  # a rolled-back side index may have taken a table with it
+        self._checkpoints.look()  # a new side index may have filled the WAL
 
     # -- outbox -------------------------------------------------------------
 
@@ -456,8 +477,8 @@ class SqliteStore(DocumentStore):
         marks = [(s,) for s in seqs]
         for seq in seqs:
             self._emitted.pop(seq, None)
-        async with self._write_lock:
-            await self._on_writer(
+        async with self.transaction():  # a transaction of its own: begun and committed on the loop
+            self._in_transaction(
                 lambda c: c.executemany("DELETE FROM _outbox WHERE seq = ?", marks)
             )
 
@@ -465,6 +486,7 @@ class SqliteStore(DocumentStore):
         await self._on_reader(lambda c: c.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
+        await self._checkpoints.close()
         async with self._write_lock:
             for conn, pool in (
                 (self._quick, self._reader_thread),

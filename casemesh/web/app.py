@@ -60,9 +60,13 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @web.middleware
 async def _readiness_gate(request: web.Request, handler):
-    """Answer 503 on business routes until the service has connected everything."""
+    """Answer 503 on business routes until the service has connected everything;
+    hold a write while the outbox relay is far behind (``OutboxRelay.room``)."""
     runtime = request.app[RUNTIME]
     if not runtime.ready and request.path not in OPEN_PATHS:
         raise ApiError(
@@ -70,6 +74,8 @@ async def _readiness_gate(request: web.Request, handler):
             f"the {runtime.name} service is not ready: {runtime.not_ready_reason}",
             headers={"Retry-After": "2"},
         )
+    if runtime.relay is not None and request.method not in READ_METHODS:
+        await runtime.relay.room()
     return await handler(request)
 
 

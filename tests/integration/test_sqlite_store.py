@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
+import time
 
 import pytest
 
@@ -61,19 +61,37 @@ async def test_slow_reads_move_to_the_reader_thread_with_the_same_answer(sqlite_
         await tx.insert_many("people", people(300))
     where = And(Eq("ws", "a"), Contains("name", "1"))
     quick = await sqlite_store.find("people", where), await sqlite_store.count("people", where)
-    on_loop = []
-    real = sqlite_module.SqliteStore._run
-
-    async def counting_run(pool, fn):
-        on_loop.append(pool)
-        return await real(pool, fn)
-
     # No time at all on the loop: every read is interrupted and redone in the thread.
     monkeypatch.setattr(sqlite_module, "QUICK_READ_SECONDS", -1.0)
-    monkeypatch.setattr(sqlite_module.SqliteStore, "_run", staticmethod(counting_run))
+    on_loop = counting_pools(monkeypatch)
     moved = await sqlite_store.find("people", where), await sqlite_store.count("people", where)
     assert moved == quick
     assert on_loop.count(sqlite_store._reader_thread) == 2
+
+
+async def test_a_quick_read_is_timed_by_cpu_not_by_waits(sqlite_store, monkeypatch):
+    """Waiting (for the GIL, say) does not spend a quick read's budget: only CPU does."""
+    await sqlite_store.insert("people", people(1)[0])
+    await sqlite_store.get("people", "p000")  # opens the quick connection
+
+    def nap(n: int) -> int:
+        time.sleep(0.0015)  # 2 naps, 3 ms asleep: past 2 ms, well inside the 20 ms wall budget
+        return n
+
+    sqlite_store._quick.create_function("nap", 1, nap)
+    sqlite_store._reader.create_function("nap", 1, nap)
+    counted = (
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 1000) "
+        "SELECT count(CASE WHEN n % 500 = 0 THEN nap(n) ELSE n END) FROM r"
+    )
+    pools = counting_pools(monkeypatch)
+    found = await sqlite_store._on_reader(lambda c: c.execute(counted).fetchone()[0])
+    assert found == 1000
+    assert pools == []  # it stayed on the loop
+    # The wall-clock guard still holds: with none left, the read goes to the thread.
+    monkeypatch.setattr(sqlite_module, "QUICK_READ_WALL_SECONDS", -1.0)
+    assert await sqlite_store._on_reader(lambda c: c.execute(counted).fetchone()[0]) == 1000
+    assert pools == [sqlite_store._reader_thread]
 
 
 async def test_a_read_of_a_table_not_seen_yet_goes_to_the_thread_and_works(sqlite_store):
@@ -108,46 +126,79 @@ def statements(path, table: str, where) -> list[str]:
         return [sql for sql, _ in count_rows(conn, table, where, read_schema(conn, table))[1]]
 
 
-class CommitHeldOpen:
-    """The writer connection, except that COMMIT waits for ``release`` once it began."""
+def counting_pools(monkeypatch) -> list:
+    """Patch the store's thread hop to note which thread pool each call went to."""
+    pools: list = []
+    real = sqlite_module.SqliteStore._run
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.committing = threading.Event()
-        self.release = threading.Event()
+    async def counting_run(pool, fn):
+        pools.append(pool)
+        return await real(pool, fn)
 
-    def execute(self, sql: str, *args):
-        if sql == "COMMIT":
-            self.committing.set()
-            self.release.wait(10)
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str):
-        return getattr(self._conn, name)
+    monkeypatch.setattr(sqlite_module.SqliteStore, "_run", staticmethod(counting_run))
+    return pools
 
 
-async def test_a_caller_cancelled_during_commit_sees_its_cancellation(sqlite_store):
-    """A COMMIT already running in the writer thread finishes; the caller must get
-    CancelledError, not a failed ROLLBACK dressed as StoreUnavailable (which once
-    let a background loop swallow its cancellation and hang shutdown)."""
-    await sqlite_store.insert("people", people(1)[0])
-    held = CommitHeldOpen(sqlite_store._writer)
-    sqlite_store._writer = held
+async def test_a_transaction_begins_and_commits_on_the_loop(sqlite_store, monkeypatch):
+    await sqlite_store.insert("people", people(1)[0])  # opens the writer connection
+    pools = counting_pools(monkeypatch)
+    async with sqlite_store.transaction() as tx:
+        await tx.insert("people", people(2)[1])
+        tx.emit(Envelope(type="test.kept", version=1, source="t", workspace="w", data={}))
+    await sqlite_store.outbox_mark_published([r.seq for r in await sqlite_store.outbox_pending()])
+    assert sqlite_store._writer_thread not in pools  # no hop to the writer's thread
+    assert await sqlite_store.count("people") == 2
+    assert await sqlite_store.outbox_pending() == []
 
-    async def write() -> None:
-        async with sqlite_store.transaction() as tx:
-            await tx.insert("people", people(2)[1])
 
-    task = asyncio.create_task(write())
-    assert await asyncio.to_thread(held.committing.wait, 10)
-    task.cancel()
-    held.release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert await sqlite_store.get("people", "p001") is not None  # the COMMIT went through
-    async with sqlite_store.transaction() as tx:  # and the store still writes
-        await tx.insert("people", people(3)[2])
-    assert await sqlite_store.count("people") == 3
+async def test_the_writer_never_checkpoints_and_a_grown_wal_is_checkpointed_aside(
+    tmp_path, monkeypatch
+):
+    from casemesh.store import sqlite_checkpoint
+
+    monkeypatch.setattr(sqlite_checkpoint, "WAL_CHECKPOINT_BYTES", 256 * 1024)
+    monkeypatch.setattr(sqlite_checkpoint, "COMMITS_PER_LOOK", 1)
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        await store.insert("people", people(1)[0])
+        assert store._writer.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        before = (tmp_path / "store.db").stat().st_size
+        assert before < 50_000
+        padding = "x" * 8000
+        for n in range(60):  # ~480 KiB of WAL: past the threshold
+            async with store.transaction() as tx:
+                await tx.insert("people", {"id": f"big{n}", "pad": padding})
+        for _ in range(100):
+            if store._checkpoints.done:
+                break
+            await asyncio.sleep(0.05)
+        assert store._checkpoints.done >= 1
+        # Pages reached the database file itself (the first one at 256 KiB of WAL),
+        # where before it held a few pages at most.
+        assert (tmp_path / "store.db").stat().st_size > before + 100_000
+        assert await store.count("people") == 61
+    finally:
+        await store.close()
+
+
+async def test_a_steady_stream_of_commits_keeps_the_wal_small(tmp_path, monkeypatch):
+    """Checkpoints alongside unbroken commits never caught up: the WAL grew without end."""
+    from casemesh.store import sqlite_checkpoint
+
+    monkeypatch.setattr(sqlite_checkpoint, "WAL_CHECKPOINT_BYTES", 256 * 1024)
+    store = SqliteStore(tmp_path / "store.db")
+    wal = tmp_path / "store.db-wal"
+    padding = "x" * 2000
+    try:
+        for n in range(1500):  # ~3 MiB of pages written, at 12 times the threshold
+            async with store.transaction() as tx:
+                await tx.insert("people", {"id": f"p{n}", "pad": padding})
+            await asyncio.sleep(0)  # as between requests: the checkpoint task gets its turn
+        assert store._checkpoints.done >= 3
+        assert wal.stat().st_size < 1024 * 1024
+        assert await store.count("people") == 1500
+    finally:
+        await store.close()
 
 
 async def test_a_failed_body_rolls_back_and_keeps_its_own_error(sqlite_store):
