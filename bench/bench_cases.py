@@ -25,22 +25,37 @@ updated, the routed delegation closed, the next one inserted), the same
 concurrency, and no HTTP, engine, events or outbox. The ratio API / raw says
 how much of the storage floor the platform keeps.
 
+And the "raw parts" side (bench/cases_parts.py): the same architecture
+built from nothing but its raw components, as four OS processes with none
+of the platform's code: a bare aiohttp gateway proxying to a bare aiohttp
+"cases" process (one sqlite3 database; the same documents and the same 8
+events per case, written with the outbox in one transaction per call, then
+published with confirms) and two aio-pika consumers ("notes": all 8 events,
+"notifications": 4) storing each event with its de-duplication record. It
+is driven by the same load generator through the same four calls and
+measured like the API side (rounds, then publishing, then consuming): what
+any implementation of this architecture costs at least on this machine.
+``--sides`` runs only some of the three (default ``api,raw,parts``); the
+order of the sides rotates each round.
+
 The platform runs as five processes (SQLite, RabbitMQ, folder, .eml) on the
 same machine as the load generator; the report gives each one's CPU (during
-the rounds, and per case over the whole cycle) and peak RSS.
+the rounds, and per case over the whole cycle) and peak RSS, and the local
+RabbitMQ broker's (``beam.smp``) CPU per case for the API and raw-parts
+sides, and the ratios API / raw parts in instances/s and CPU per case.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,6 +65,9 @@ from typing import Any
 import aiohttp
 
 from bench import format_table
+from bench.cases_parts import launched_parts, stored
+from bench.cases_parts_broker import Broker, local_broker
+from bench.cases_parts_documents import CaseLife, RoutingStates, Write, stamp
 from bench.load import percentile
 from bench.platform import Platform, add_platform_arguments, launched_platform, sign_in
 from bench.rss import current_rss_kib, mib, peak_rss_kib
@@ -57,14 +75,16 @@ from casemesh.store.sqlite import SqliteStore
 from services.cases.definitions.model import ProcessDefinition
 from services.cases.engine import routing
 
-DESCRIPTION = "3-task sequential cases driven to completion via the API, vs raw SqliteStore writes"
+DESCRIPTION = (
+    "3-task sequential cases driven to completion via the API, vs raw SqliteStore writes "
+    "and vs the architecture built from raw parts"
+)
 
 WORKSPACE = "workflow"
 ADMIN_UID = "00000000000000000000000000000001"
 BENCH_PROCESS = "b0000000000000000000000000000000"
 CALLS = ("POST /cases", "PUT route-case 1", "PUT route-case 2", "PUT route-case 3")
-OPEN, CLOSED = "OPEN", "CLOSED"
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+SIDES = ("api", "raw", "parts")
 
 
 # -- the process ---------------------------------------------------------------
@@ -108,218 +128,24 @@ def three_task_process(
     return definition
 
 
-# -- the documents a case's life writes (the shapes of services/cases/cases/workflow.py) ----
-
-# Case fields copied onto each delegation row (services/cases/cases/snapshot.py).
-SHARED_FIELDS = (
-    "workspace",
-    "app_uid",
-    "app_number",
-    "app_title",
-    "app_status",
-    "pro_uid",
-    "pro_title",
-    "cat_uid",
-    "created_at",
-    "updated_at",
-    "finished_at",
-    "last_index",
-    "init_usr_uid",
-)
-CURRENT_FIELDS = (
-    "id",
-    "del_index",
-    "thread",
-    "tas_uid",
-    "tas_title",
-    "status",
-    "usr_uid",
-    "previous_usr_uid",
-    "delegate_date",
-    "init_date",
-    "due_date",
-    "finish_date",
-)
+# -- the documents a case's life writes: bench/cases_parts_documents.py -----------
 
 
-def stamp(seconds: float) -> str:
-    return time.strftime(DATE_FORMAT, time.gmtime(seconds))
-
-
-class Shapes:
+class Shapes(RoutingStates):
     """The routing states of one three-task process, from the real (pure) engine."""
 
     def __init__(self, definition: dict) -> None:
-        self.definition = definition
-        self.model = ProcessDefinition.model_validate(definition)
-        self.tasks = [(t["uid"], t["title"]) for t in definition["tasks"]]
-        state = routing.start(self.model, self.tasks[0][0])
-        # after[k]: the state after k routings (0 = just started; 3 = completed).
-        self.after = [state.to_dict()]
-        self.cancelled = [routing.cancel(state).state.to_dict()]
-        for index in range(1, len(self.tasks) + 1):
-            state = routing.route(self.model, state, index, {}).state
-            self.after.append(state.to_dict())
-            self.cancelled.append(routing.cancel(state).state.to_dict())
-        self.category = definition.get("category") or {}
-
-
-@dataclass
-class Write:
-    """One transaction of a case's life: inserts and (collection, id, changes) updates."""
-
-    inserts: list[tuple[str, dict]] = field(default_factory=list)
-    updates: list[tuple[str, str, dict]] = field(default_factory=list)
-
-
-@dataclass
-class CaseLife:
-    """A case and its delegations as services/cases writes them, step by step.
-
-    ``start`` is POST /cases, ``route`` PUT route-case (sequential process,
-    the routed user hands over to ``next_user``), ``pause``, ``cancel`` and
-    ``delete`` the actions of services/cases/cases/actions.py. Each returns
-    the transaction's writes; ``case`` and ``rows`` hold the documents as
-    stored after it.
-    """
-
-    shapes: Shapes
-    # Where uids and pins come from: seeded for bulk loading, else random.
-    rng: random.Random | None = None
-    case: dict = field(default_factory=dict)
-    rows: list[dict] = field(default_factory=list)
-    routed: int = 0
-
-    def _uid(self) -> str:
-        if self.rng is None:
-            return uuid.uuid4().hex
-        return f"{self.rng.getrandbits(128):032x}"
-
-    def _shared(self) -> dict:
-        return {name: self.case.get(name) for name in SHARED_FIELDS}
-
-    def _row(self, index: int, user: str, previous: str, when: str) -> dict:
-        tas_uid, tas_title = self.shapes.tasks[index - 1]
-        return {
-            "id": self._uid(),
-            "workspace": self.case["workspace"],
-            "app_uid": self.case["app_uid"],
-            "del_index": index,
-            "thread": 1,
-            "tas_uid": tas_uid,
-            "tas_title": tas_title,
-            "status": OPEN,
-            "usr_uid": user,
-            "previous_usr_uid": previous,
-            "pool": [],
-            "delegate_date": when,
-            "init_date": when,
-            "due_date": None,
-            "finish_date": None,
-        }
-
-    def start(
-        self,
-        *,
-        workspace: str,
-        number: int,
-        title: str,
-        user: str,
-        when: str,
-        variables: dict,
-        draft: bool = False,
-    ) -> Write:
-        app_uid = self._uid()
-        definition = self.shapes.definition
-        self.case = {
-            "id": app_uid,
-            "workspace": workspace,
-            "app_uid": app_uid,
-            "app_number": number,
-            "app_title": title,
-            "app_status": "DRAFT" if draft else "TO_DO",
-            "pro_uid": definition["uid"],
-            "pro_title": definition["title"],
-            "cat_uid": self.shapes.category.get("uid", ""),
-            "init_usr_uid": user,
-            "created_at": when,
-            "updated_at": when,
-            "finished_at": None,
-            "last_index": 1,
-            "variables": variables,
-            "routing": self.shapes.after[0],
-            "participants": [user],
-            "delegation_ids": {},
-            "pause": None,
-            "pin": f"{self.rng.getrandbits(16) if self.rng else int.from_bytes(os.urandom(2)):04X}",
-        }
-        row = self._row(1, user, "", when)
-        self.case["delegation_ids"]["1"] = row["id"]
-        self.case["current"] = {k: row.get(k) for k in CURRENT_FIELDS}
-        self.rows = [{**row, **self._shared()}]
-        return Write(inserts=[("cases", dict(self.case)), ("delegations", dict(self.rows[0]))])
-
-    def route(self, next_user: str, when: str) -> Write:
-        """Route the open delegation to the next task (or to the end)."""
-        row = self.rows[-1]
-        before = dict(row)
-        self.routed += 1
-        done = self.routed == len(self.shapes.tasks)
-        case = self.case
-        case["routing"] = self.shapes.after[self.routed]
-        case["updated_at"] = when
-        created = None
-        if not done:
-            created = self._row(self.routed + 1, next_user, row["usr_uid"], when)
-            case["delegation_ids"][str(created["del_index"])] = created["id"]
-            case["last_index"] = created["del_index"]
-            case["participants"] = list(dict.fromkeys([*case["participants"], next_user]))
-        case["app_status"] = "COMPLETED" if done else "TO_DO"
-        if done:
-            case["finished_at"] = when
-        # The real command takes `current` from the rows as read, before closing them.
-        case["current"] = {k: (created or before).get(k) for k in CURRENT_FIELDS}
-        shared = self._shared()
-        closing = {**shared, "status": CLOSED, "finish_date": when}
-        self.rows[-1] = {**row, **closing}
-        write = Write(updates=[("cases", case["id"], _changes(case))])
-        write.updates.append(("delegations", row["id"], closing))
-        if created is not None:
-            created = {**created, **shared}
-            self.rows.append(created)
-            write.inserts.append(("delegations", dict(created)))
-        return write
-
-    def pause(self, by: str, when: str, until: str | None) -> Write:
-        case = self.case
-        case["updated_at"] = when
-        case["pause"] = {"previous_status": case["app_status"], "by": by, "until": until}
-        case["app_status"] = "PAUSED"
-        return self._refresh_open()
-
-    def cancel(self, when: str, status: str = "CANCELLED") -> Write:
-        """Cancel (or, for ``status`` DELETED, delete): every open delegation closed."""
-        case = self.case
-        case["updated_at"] = when
-        case["finished_at"] = when
-        case["routing"] = self.shapes.cancelled[self.routed]
-        case["current"] = {**case["current"], "status": CLOSED}
-        case["app_status"] = status
-        return self._refresh_open(status=CLOSED, finish_date=when)
-
-    def _refresh_open(self, **changes: Any) -> Write:
-        write = Write(updates=[("cases", self.case["id"], _changes(self.case))])
-        shared = self._shared()
-        for i, row in enumerate(self.rows):
-            if row["status"] == OPEN:
-                update = {**shared, **changes}
-                self.rows[i] = {**row, **update}
-                write.updates.append(("delegations", row["id"], update))
-        return write
-
-
-def _changes(case: dict) -> dict:
-    return {k: v for k, v in case.items() if k not in ("id", "_version")}
+        model = ProcessDefinition.model_validate(definition)
+        tasks = [(t["uid"], t["title"]) for t in definition["tasks"]]
+        state = routing.start(model, tasks[0][0])
+        after = [state.to_dict()]
+        cancelled = [routing.cancel(state).state.to_dict()]
+        for index in range(1, len(tasks) + 1):
+            state = routing.route(model, state, index, {}).state
+            after.append(state.to_dict())
+            cancelled.append(routing.cancel(state).state.to_dict())
+        super().__init__(definition, tasks, after, cancelled, definition.get("category") or {})
+        self.model = model
 
 
 # -- the benchmark ---------------------------------------------------------------
@@ -330,7 +156,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cases", type=int, default=2000, help="cases per side and round (default 2000)"
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds; API and raw alternate first (default 3)"
+        "--rounds", type=int, default=3, help="rounds; the sides' order rotates (default 3)"
+    )
+    parser.add_argument(
+        "--sides",
+        type=_sides,
+        default=SIDES,
+        metavar="LIST",
+        help="comma-separated sides to run, among api (the platform), raw (SqliteStore alone) "
+        "and parts (the architecture from raw parts); default all",
     )
     parser.add_argument("--concurrency", type=int, default=32, help="cases in flight (default 32)")
     parser.add_argument(
@@ -340,6 +174,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check", type=int, default=50, help="cases read back at the end to check (default 50)"
     )
     add_platform_arguments(parser)
+
+
+def _sides(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in chosen if s not in SIDES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"sides are among {', '.join(SIDES)}, not {text!r}")
+    return chosen
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -377,6 +219,12 @@ class Side:
             return None
         return round(self.completed / (self.elapsed_s + sum(waits)), 1)  # type: ignore[arg-type]
 
+    def cpu_ms_per_case(self) -> float | None:
+        """Every measured process's CPU over the whole cycle, per completed case."""
+        if not self.completed or not self.cycle_cpu_s:
+            return None
+        return round(sum(self.cycle_cpu_s.values()) * 1000 / self.completed, 2)
+
     def summary(self) -> dict:
         calls = {}
         for name, values in self.latencies_ms.items():
@@ -405,6 +253,7 @@ class Side:
                 name: round(seconds * 1000 / self.completed, 2) if self.completed else None
                 for name, seconds in self.cycle_cpu_s.items()
             },
+            "cpu_ms_per_case_whole_cycle_total": self.cpu_ms_per_case(),
             "cpu_percent": {
                 name: round(seconds / self.elapsed_s * 100, 1) if self.elapsed_s else None
                 for name, seconds in self.cpu_s.items()
@@ -526,15 +375,20 @@ class RawDriver:
         return True
 
 
-async def _api_round(
+async def _platform_round(
     driver: ApiDriver,
     side: Side | None,
     count: int,
     args: argparse.Namespace,
     platform: Platform,
+    broker: Broker | None,
 ) -> None:
-    """Drive ``count`` cases; then wait until their events are published and consumed."""
-    processes, data_dir = platform.processes, platform.data_dir
+    """Drive ``count`` cases; then wait until their events are published and consumed.
+
+    For the platform and for the raw parts alike (same outbox and queue layout).
+    """
+    data_dir = platform.data_dir
+    processes: list[Any] = [*platform.processes, *([broker] if broker else [])]
     before = {p.name: p.cpu_seconds() for p in processes}
     client_before = time.process_time()
     elapsed, failed = await _closed_loop(
@@ -551,6 +405,8 @@ async def _api_round(
         start, end = before[process.name], process.cpu_seconds()
         if start is not None and end is not None:
             side.cycle_cpu_s[process.name] += end - start
+    # The load generator's share: its requests, not its polling of the outbox and queues.
+    side.cycle_cpu_s["load generator"] += client_used
     side.elapsed_s += elapsed
     side.failed += failed
     side.round_rates.append((count - failed) / elapsed)
@@ -598,7 +454,9 @@ async def _raw_round(driver: RawDriver, side: Side | None, count: int, concurren
     side.elapsed_s += elapsed
     side.failed += failed
     side.round_rates.append((count - failed) / elapsed)
-    side.cpu_s["harness (store + its thread)"] += time.process_time() - client_before
+    used = time.process_time() - client_before
+    side.cpu_s["harness (store + its thread)"] += used
+    side.cycle_cpu_s["harness (store + its thread)"] += used
 
 
 def _outbox_backlog(data_dir: Path | None) -> int | None:
@@ -639,61 +497,91 @@ async def _check(driver: ApiDriver, sample: int) -> dict:
 
 
 async def _run(args: argparse.Namespace) -> dict:
-    raw_dir = Path(tempfile.mkdtemp(prefix="casemesh-bench-raw-"))
-    api = Side("API (gateway -> cases)")
-    raw = Side("raw SqliteStore")
+    sides = {
+        "api": Side("API (gateway -> cases)"),
+        "raw": Side("raw SqliteStore"),
+        "parts": Side("raw parts (aiohttp, sqlite3, aio-pika)"),
+    }
+    chosen: tuple[str, ...] = args.sides
     memory: list[dict] = []
+    checked: dict | None = None
+    parts_stored: dict | None = None
     shapes = Shapes(three_task_process(BENCH_PROCESS, "Benchmark: three tasks", [ADMIN_UID]))
-    store = SqliteStore(raw_dir / "raw.sqlite3")
-    try:
-        from services.cases.cases.indexes import INDEXES
+    broker = local_broker()
+    rounds: dict[str, Any] = {}  # side -> its round(side or None for the warm-up, count)
+    async with contextlib.AsyncExitStack() as stack:
+        if "raw" in chosen:
+            raw_dir = Path(tempfile.mkdtemp(prefix="casemesh-bench-raw-"))
+            stack.callback(shutil.rmtree, raw_dir, ignore_errors=True)
+            store = SqliteStore(raw_dir / "raw.sqlite3")
+            stack.push_async_callback(store.close)
+            from services.cases.cases.indexes import INDEXES
 
-        for collection, indexes in INDEXES.items():
-            await store.ensure_indexes(collection, indexes)
-        raw_driver = RawDriver(store, shapes)
-        async with launched_platform(args) as platform:
+            for collection, indexes in INDEXES.items():
+                await store.ensure_indexes(collection, indexes)
+            raw_driver = RawDriver(store, shapes)
+            rounds["raw"] = lambda side, count: _raw_round(
+                raw_driver, side, count, args.concurrency
+            )
+        connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
+        timeout = aiohttp.ClientTimeout(total=60)
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(connector=connector, timeout=timeout)
+        )
+        platforms: dict[str, Platform] = {}
+        if "api" in chosen:
+            platform = platforms["api"] = await stack.enter_async_context(launched_platform(args))
             if not platform.admin_password:
                 raise SystemExit("--gateway needs --admin-password")
-            connector = aiohttp.TCPConnector(limit=args.concurrency + 4)
-            timeout = aiohttp.ClientTimeout(total=60)
-            async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-                token = await sign_in(
-                    session, platform.gateway_url, "admin", platform.admin_password
-                )
-                await _create_process(session, platform.gateway_url, token)
-                driver = ApiDriver(session, platform.gateway_url, token)
-                print(f"warm-up: {args.warmup} cases per side", flush=True)
-                await _api_round(driver, None, args.warmup, args, platform)
-                await _raw_round(raw_driver, None, args.warmup, args.concurrency)
-                driver.app_uids.clear()
-                for round_ in range(args.rounds):
-                    order = ["api", "raw"] if round_ % 2 == 0 else ["raw", "api"]
-                    for which in order:
-                        print(f"round {round_ + 1}/{args.rounds}: {which}", flush=True)
-                        if which == "api":
-                            await _api_round(driver, api, args.cases, args, platform)
-                            print(
-                                f"  {api.round_rates[-1]:.1f} cases/s; {api.backlogs[-1]} events "
-                                f"still in the outbox, all published after {api.drains_s[-1]} s "
-                                f"and consumed after {api.consumed_s[-1]} s",
-                                flush=True,
-                            )
-                        else:
-                            await _raw_round(raw_driver, raw, args.cases, args.concurrency)
-                            print(f"  {raw.round_rates[-1]:.1f} cases/s", flush=True)
-                checked = await _check(driver, args.check)
-            for process in platform.processes:
-                memory.append(
-                    {
-                        "process": process.name,
-                        "pid": process.pid,
-                        "peak_rss_kib": process.peak_rss_kib(),
-                        "rss_kib": current_rss_kib(process.pid),
-                    }
-                )
-    finally:
-        await store.close()
-        shutil.rmtree(raw_dir, ignore_errors=True)
+            token = await sign_in(session, platform.gateway_url, "admin", platform.admin_password)
+            await _create_process(session, platform.gateway_url, token)
+            driver = ApiDriver(session, platform.gateway_url, token)
+            rounds["api"] = lambda side, count: _platform_round(
+                driver, side, count, args, platforms["api"], broker
+            )
+        if "parts" in chosen:
+            platforms["parts"] = await stack.enter_async_context(launched_parts(args, shapes))
+            parts_driver = ApiDriver(session, platforms["parts"].gateway_url, token="")
+            rounds["parts"] = lambda side, count: _platform_round(
+                parts_driver, side, count, args, platforms["parts"], broker
+            )
+        print(f"warm-up: {args.warmup} cases per side", flush=True)
+        for which in chosen:
+            await rounds[which](None, args.warmup)
+        if "api" in chosen:
+            driver.app_uids.clear()
+        for round_ in range(args.rounds):
+            shift = round_ % len(chosen)
+            for which in (*chosen[shift:], *chosen[:shift]):
+                print(f"round {round_ + 1}/{args.rounds}: {which}", flush=True)
+                side = sides[which]
+                await rounds[which](side, args.cases)
+                if which == "raw":
+                    print(f"  {side.round_rates[-1]:.1f} cases/s", flush=True)
+                else:
+                    print(
+                        f"  {side.round_rates[-1]:.1f} cases/s; {side.backlogs[-1]} events "
+                        f"still in the outbox, all published after {_s(side.drains_s[-1])} s "
+                        f"and consumed after {_s(side.consumed_s[-1])} s",
+                        flush=True,
+                    )
+        if "api" in chosen:
+            checked = await _check(driver, args.check)
+        if "parts" in chosen:
+            data_dir = platforms["parts"].data_dir
+            assert data_dir is not None
+            parts_stored = stored(data_dir)
+        for which, platform in platforms.items():
+            prefix = "raw parts: " if which == "parts" else ""
+            memory += [
+                {
+                    "process": prefix + process.name,
+                    "pid": process.pid,
+                    "peak_rss_kib": process.peak_rss_kib(),
+                    "rss_kib": current_rss_kib(process.pid),
+                }
+                for process in platform.processes
+            ]
     memory.append(
         {
             "process": "harness (load generator + raw store)",
@@ -702,39 +590,61 @@ async def _run(args: argparse.Namespace) -> dict:
             "rss_kib": current_rss_kib(os.getpid()),
         }
     )
+    summaries = {which: sides[which].summary() if which in chosen else None for which in SIDES}
     report = {
         "settings": {
             "cases": args.cases,
             "rounds": args.rounds,
             "concurrency": args.concurrency,
             "warmup": args.warmup,
+            "sides": list(chosen),
             "launched": not args.gateway,
             "log_level": None if args.gateway else args.log_level,
+            "broker_pid": broker.pid if broker else None,
         },
-        "api": api.summary(),
-        "raw": raw.summary(),
-        "api_vs_raw": round(api.rate / raw.rate, 3) if raw.rate else None,
+        **summaries,
+        "api_vs_raw": _ratio(sides["api"].rate, sides["raw"].rate),
+        "api_vs_parts": {
+            "instances_per_s": _ratio(sides["api"].rate, sides["parts"].rate),
+            "instances_per_s_with_events_consumed": _ratio(
+                sides["api"].rate_with_events(sides["api"].consumed_s),
+                sides["parts"].rate_with_events(sides["parts"].consumed_s),
+            ),
+            "cpu_ms_per_case": _ratio(
+                sides["api"].cpu_ms_per_case(), sides["parts"].cpu_ms_per_case()
+            ),
+        },
         "checked_cases": checked,
+        "parts_stored": parts_stored,
         "memory": memory,
     }
     _print(report)
     return report
 
 
+def _s(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds:.1f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
 def _print(report: dict) -> None:
     s = report["settings"]
+    sides = [report[which] for which in SIDES if report[which] is not None]
     print()
     print(
         f"three-task sequential cases: {s['cases']} per side in each of {s['rounds']} rounds "
         f"(pooled), {s['concurrency']} in flight, warm-up {s['warmup']}"
     )
     print(
-        f"(load generator, raw store and platform share this machine's {os.cpu_count()} cores; "
-        "CPU % is of one core over the side's measured runs)"
+        f"(load generator, raw store, platform, raw parts and broker share this machine's "
+        f"{os.cpu_count()} cores; CPU % is of one core over the side's measured runs)"
     )
     print()
     rows = []
-    for side in (report["api"], report["raw"]):
+    for side in sides:
         cpu = ", ".join(f"{k} {v:.0f}" for k, v in side["cpu_percent"].items() if v is not None)
         rates = side["round_instances_per_s"]
         rows.append(
@@ -744,21 +654,24 @@ def _print(report: dict) -> None:
                 side["failed"],
                 f"{side['instances_per_s']:.1f}",
                 f"{min(rates):.1f}..{max(rates):.1f}" if rates else "-",
+                side["instances_per_s_with_events_consumed"],
+                side["cpu_ms_per_case_whole_cycle_total"],
                 cpu,
             ]
         )
+    headers = ["side", "completed", "failed", "instances/s", "rounds min..max"]
+    headers += ["/s with consumption", "CPU ms/case", "CPU %"]
+    print(format_table(headers, rows))
     print(
-        format_table(
-            ["side", "completed", "failed", "instances/s", "rounds min..max", "CPU %"], rows
-        )
+        f"API / raw store: {report['api_vs_raw']}; API / raw parts: "
+        + ", ".join(f"{k} {v}" for k, v in report["api_vs_parts"].items())
     )
-    print(f"API / raw: {report['api_vs_raw']}")
-    for side in (report["api"], report["raw"]):
+    for side in sides:
         if side["failed"]:
             print(f"{side['side']}: {side['failed']} failed, first: {side['first_error']}")
     print()
     rows = []
-    for side in (report["api"], report["raw"]):
+    for side in sides:
         for name, call in side["calls"].items():
             rows.append(
                 [
@@ -770,24 +683,31 @@ def _print(report: dict) -> None:
                 ]
             )
     print(format_table(["call", "count", "p50 ms", "p99 ms", "max ms"], rows))
-    print()
-    api = report["api"]
-    print(
-        "events still in the cases service's outbox when each API round ended: "
-        f"{api['outbox_backlog_at_round_end']}, all published after {api['outbox_drain_s']} s, "
-        f"consumed by notes and notifications after {api['consumed_s']} s"
-    )
-    print(
-        f"instances/s counting the publishing too: {api['instances_per_s_with_events']}; "
-        f"counting the consuming too: {api['instances_per_s_with_events_consumed']}"
-    )
-    per_case = api["cpu_ms_per_case_whole_cycle"]
-    print(
-        "CPU ms per case over rounds + publishing + consuming: "
-        + ", ".join(f"{k} {v}" for k, v in per_case.items())
-        + f" (total {sum(v for v in per_case.values() if v):.1f})"
-    )
-    print(f"cases read back: {report['checked_cases']}")
+    for which in ("api", "parts"):
+        side = report[which]
+        if side is None:
+            continue
+        print()
+        print(
+            f"{side['side']}: events still in the outbox when each round ended: "
+            f"{side['outbox_backlog_at_round_end']}, all published after "
+            f"{side['outbox_drain_s']} s, consumed by notes and notifications after "
+            f"{side['consumed_s']} s"
+        )
+        print(
+            f"  instances/s counting the publishing too: {side['instances_per_s_with_events']}; "
+            f"counting the consuming too: {side['instances_per_s_with_events_consumed']}"
+        )
+        per_case = side["cpu_ms_per_case_whole_cycle"]
+        print(
+            "  CPU ms per case over rounds + publishing + consuming: "
+            + ", ".join(f"{k} {v}" for k, v in per_case.items())
+            + f" (total {side['cpu_ms_per_case_whole_cycle_total']})"
+        )
+    if report["checked_cases"] is not None:
+        print(f"API cases read back: {report['checked_cases']}")
+    if report["parts_stored"] is not None:
+        print(f"raw parts hold (warm-up included): {report['parts_stored']}")
     print()
     print("peak memory of the processes the harness started")
     print(

@@ -121,6 +121,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far (from /proc/PID/stat), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # fields 3.. of proc(5)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Process:
     """One OS process the harness started, its output going to ``log_path``."""
@@ -137,13 +147,7 @@ class Process:
         return peak_rss_kib(self.pid)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time so far (from /proc/PID/stat), None once it is gone."""
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            return None
-        fields = stat.rsplit(")", 1)[1].split()  # fields 3.. of proc(5)
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
