@@ -94,6 +94,29 @@ async def test_a_quick_read_is_timed_by_cpu_not_by_waits(sqlite_store, monkeypat
     assert pools == [sqlite_store._reader_thread]
 
 
+async def test_a_short_read_never_reads_the_cpu_clock(sqlite_store, monkeypatch):
+    """The clock is a system call: only a read that reaches the progress handler pays it."""
+    await sqlite_store.insert("people", people(1)[0])
+    await sqlite_store.get("people", "p000")  # opens the quick connection
+    looks = []
+    real_thread_time = time.thread_time
+
+    def thread_time() -> float:
+        looks.append(1)
+        return real_thread_time()
+
+    monkeypatch.setattr(sqlite_module.time, "thread_time", thread_time)
+    pools = counting_pools(monkeypatch)
+    assert (await sqlite_store.get("people", "p000"))["id"] == "p000"
+    assert looks == [] and pools == []
+    counted = (
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 500) "
+        "SELECT count(n) FROM r"
+    )
+    assert await sqlite_store._on_reader(lambda c: c.execute(counted).fetchone()[0]) == 500
+    assert looks and pools == []  # a longer read looks, and stays on the loop within budget
+
+
 async def test_a_read_of_a_table_not_seen_yet_goes_to_the_thread_and_works(sqlite_store):
     assert await sqlite_store.get("never_written", "x") is None
     assert await sqlite_store.count("never_written") == 0
