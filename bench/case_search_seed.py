@@ -250,14 +250,17 @@ def _seed_range(
     """A worker process: cases start..stop-1 (numbers start+1..stop), in batches.
 
     The workers build their batches in parallel and take ``turn`` to write
-    them, so a transaction only begins once the last commit (and the WAL
-    checkpoint that follows it) is over: SQLite can then restart the WAL
-    instead of growing it for as long as writers overlap.
+    them. The store's writer leaves checkpoints to a thread that holds only
+    its own process's write lock, which another worker's commits would race
+    (measured: a 514 MiB WAL for 60,000 cases, growing with the count). So
+    each worker copies the WAL into the file itself, still holding ``turn``,
+    and the WAL starts over: it stays under one batch (about 100 MiB).
     """
     shapes = [Shapes(d) for d in seeded_processes(users, viewer)]
 
     async def seed() -> None:
         store = SqliteStore(path)
+        wal = sqlite3.connect(path, isolation_level=None)
         try:
             for first in range(start, stop, BATCH):
                 cases, rows = [], []
@@ -270,7 +273,9 @@ def _seed_range(
                     async with store.transaction() as tx:
                         await tx.insert_many("cases", cases)
                         await tx.insert_many("delegations", rows)
+                    wal.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
+            wal.close()
             await store.close()
 
     asyncio.run(seed())
