@@ -284,10 +284,11 @@ class SqliteStore(DocumentStore):
                     await asyncio.shield(self._on_writer(_rollback_if_open))
                 self._tables.clear()  # tables this transaction created are gone again
                 raise
-        self._checkpoints.committed()
         if tx.events:
             for listener in self._commit_listeners:
                 listener(len(tx.events))
+        if self._checkpoints.committed():
+            await asyncio.sleep(0)  # the checkpoint takes the write lock next
 
     def _begin_now(self) -> bool:
         """``BEGIN IMMEDIATE`` on the loop if the write lock is free; False if it must wait.

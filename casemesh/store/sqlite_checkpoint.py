@@ -42,23 +42,33 @@ class Checkpoints:
         self._commits = 0
         self.done = 0  # checkpoints run, for tests and diagnostics
 
-    def committed(self) -> None:
-        """A commit went through: now and then, look whether the WAL needs a checkpoint."""
+    def committed(self) -> bool:
+        """A commit went through: now and then, look whether the WAL needs a checkpoint.
+
+        True when a checkpoint was just started: the caller should yield to
+        the loop once, so that it queues for the write lock before the
+        caller's next transaction (a loop of writes that never waits on
+        anything else would take the lock back every time; measured, 60
+        commits of 5 000 documents left an 81 MiB WAL and no checkpoint).
+        """
         self._commits += 1
         if self._commits >= COMMITS_PER_LOOK:
-            self.look()
+            return self.look()
+        return False
 
-    def look(self) -> None:
+    def look(self) -> bool:
         """Start a checkpoint if the WAL is past the threshold and none is under way."""
         self._commits = 0
         if self._wal is None or self._running is not None:
-            return
+            return False
         try:
             size = os.stat(self._wal).st_size
         except OSError:
-            return  # no WAL (yet): nothing to copy
-        if size >= WAL_CHECKPOINT_BYTES:
-            self._running = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+            return False  # no WAL (yet): nothing to copy
+        if size < WAL_CHECKPOINT_BYTES:
+            return False
+        self._running = asyncio.create_task(self._run(), name="sqlite-checkpoint")
+        return True
 
     async def _run(self) -> None:
         try:

@@ -224,6 +224,24 @@ async def test_a_steady_stream_of_commits_keeps_the_wal_small(tmp_path, monkeypa
         await store.close()
 
 
+async def test_a_loop_of_writes_that_never_yields_still_gets_its_checkpoints(tmp_path, monkeypatch):
+    """A bulk load awaits nothing but the store: it used to take the lock back every time."""
+    from casemesh.store import sqlite_checkpoint
+
+    monkeypatch.setattr(sqlite_checkpoint, "WAL_CHECKPOINT_BYTES", 256 * 1024)
+    store = SqliteStore(tmp_path / "store.db")
+    wal = tmp_path / "store.db-wal"
+    padding = "x" * 2000
+    try:
+        for n in range(1500):  # no other await between transactions
+            async with store.transaction() as tx:
+                await tx.insert("people", {"id": f"p{n}", "pad": padding})
+        assert store._checkpoints.done >= 3
+        assert wal.stat().st_size < 1024 * 1024
+    finally:
+        await store.close()
+
+
 async def test_a_failed_body_rolls_back_and_keeps_its_own_error(sqlite_store):
     with pytest.raises(KeyError):
         async with sqlite_store.transaction() as tx:
