@@ -6,15 +6,12 @@ doc)`` with the document as JSON. Writes go through one writer connection
 of a transaction; plain reads use a second connection so they never see a
 transaction half-way.
 
-``BEGIN IMMEDIATE`` is tried on the loop without waiting; if another
-process holds the write lock it is redone in the writer's thread, which
-waits for it. The statements after it — single-document reads and writes by
-primary key, each a few tens of microseconds once the transaction holds the
-write lock — and the ``COMMIT`` run directly on the event loop: a hop to
-the thread and back costs far more than the statement (a thread wake-up on
-this VM is tens of microseconds), and it happens while the write lock is
-held. A WAL commit at ``synchronous=NORMAL`` does not fsync, and the writer
-never checkpoints: ``sqlite_checkpoint`` does that in a thread of its own.
+``BEGIN IMMEDIATE`` is tried on the loop without waiting (another process
+holding the write lock sends it to the writer's thread, which waits). Once it
+holds the lock, the statements (reads and writes by primary key, tens of
+microseconds) and the ``COMMIT`` run on the loop: a hop to the thread costs
+more. A WAL commit at ``synchronous=NORMAL`` does not fsync, and the writer
+never checkpoints: ``sqlite_checkpoint`` does, in a thread of its own.
 """
 
 from __future__ import annotations
@@ -270,9 +267,7 @@ class SqliteStore(DocumentStore):
             try:
                 yield tx
                 seqs = self._in_transaction(lambda c: _write_outbox(c, tx.events))
-                # On the loop: holding the write lock, a WAL commit never waits
-                # (no fsync at synchronous=NORMAL, checkpoints run elsewhere).
-                self._in_transaction(lambda c: c.execute("COMMIT"))
+                self._in_transaction(lambda c: c.execute("COMMIT"))  # on the loop: see top
                 self._emitted.update(zip(seqs, tx.events, strict=True))
                 while len(self._emitted) > EMITTED_KEPT:
                     self._emitted.pop(next(iter(self._emitted)))
